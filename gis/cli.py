@@ -1,0 +1,241 @@
+"""The ``gridmap`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gis.config import get_settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"gridmap: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="gridmap")
+def main() -> None:
+    """Gridmap: grids, coverage and service centres for urban community party building."""
+
+
+@main.group()
+def db() -> None:
+    """Run the embedded PostGIS cluster and the schema migrations."""
+
+
+def _embedded_or_fail():
+    from gis.db.cluster import ClusterError, cluster_for
+
+    settings = get_settings()
+    if settings.database_url:
+        _fail("DATABASE_URL is set: the embedded cluster is not used (unset it to manage var/pg)")
+    try:
+        return cluster_for(settings)
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the embedded cluster (initialising it first) and create the database."""
+    from gis.db import admin
+    from gis.db.cluster import ClusterError, start
+    from gis.db.connection import database_url
+
+    settings = get_settings()
+    if not settings.database_url:
+        cluster = _embedded_or_fail()
+        try:
+            started = start(cluster)
+        except ClusterError as exc:
+            _fail(str(exc))
+        click.echo(f"cluster {'started' if started else 'already running'}: {cluster.data_dir}")
+    url = database_url()
+    if not settings.database_url:
+        created = admin.create_database(url)
+        if created:
+            click.echo(f"created database {admin.dbname_of(url)}")
+    exts = admin.ensure_extensions(url)
+    click.echo("extensions: " + ", ".join(exts))
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster."""
+    from gis.db.cluster import stop
+
+    cluster = _embedded_or_fail()
+    click.echo("stopped" if stop(cluster) else "not running")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def db_status(as_json: bool) -> None:
+    """Report the cluster, the database and the migrations."""
+    import psycopg2
+
+    from gis.db import migrate as mig
+    from gis.db.cluster import is_running
+    from gis.db.connection import database_url
+
+    settings = get_settings()
+    status: dict = {"url": database_url(), "embedded": not settings.database_url}
+    if not settings.database_url:
+        cluster = _embedded_or_fail()
+        status.update(data_dir=str(cluster.data_dir), socket_dir=str(cluster.socket_dir),
+                      running=is_running(cluster))
+    try:
+        conn = psycopg2.connect(status["url"], connect_timeout=5)
+    except psycopg2.Error as exc:
+        status.update(reachable=False, error=str(exc).strip())
+    else:
+        with conn, conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            status["server_version"] = cur.fetchone()[0]
+            cur.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
+            status["extensions"] = dict(cur.fetchall())
+            done = mig.applied(conn)
+            files = [f.name for f in mig.migration_files(settings.migrations_dir)]
+            status["migrations_applied"] = sorted(done)
+            status["migrations_pending"] = [f for f in files if f not in done]
+        conn.close()
+        status["reachable"] = True
+    if as_json:
+        click.echo(json.dumps(status, ensure_ascii=False))
+    else:
+        for key, value in status.items():
+            click.echo(f"{key:20} {value}")
+    if not status.get("reachable"):
+        sys.exit(1)
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations."""
+    from gis.db.connection import connect
+    from gis.db.migrate import MigrationError, migrate
+
+    conn = connect()
+    try:
+        done = migrate(conn, get_settings().migrations_dir)
+    except MigrationError as exc:
+        _fail(str(exc))
+    finally:
+        conn.close()
+    click.echo("applied: " + ", ".join(done) if done else "schema up to date")
+
+
+@db.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_reset(yes: bool) -> None:
+    """Drop the database, recreate it and migrate (all data is lost)."""
+    from gis.db import admin
+    from gis.db.connection import close_pools, connect, database_url
+    from gis.db.migrate import migrate
+
+    url = database_url()
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"drop every table of {admin.dbname_of(url)}?", abort=True)
+    close_pools()
+    admin.drop_database(url)
+    admin.create_database(url)
+    admin.ensure_extensions(url)
+    conn = connect(url)
+    try:
+        migrate(conn, get_settings().migrations_dir)
+    finally:
+        conn.close()
+    click.echo(f"reset {admin.dbname_of(url)}")
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the libpq URL of the database in use (for psql, QGIS, scripts)."""
+    from gis.db.connection import database_url
+
+    click.echo(database_url())
+
+
+def _pg_tool(name: str) -> str:
+    from gis.db.cluster import ClusterError, cluster_for, pg_tool
+
+    settings = get_settings()
+    cluster = None
+    if not settings.database_url:
+        try:
+            cluster = cluster_for(settings)
+        except ClusterError:
+            cluster = None
+    return pg_tool(cluster, name)
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(file: Path) -> None:
+    """Write a backup of the database to FILE (pg_dump custom format)."""
+    import subprocess
+
+    from gis.db import admin
+    from gis.db.connection import database_url
+
+    try:
+        admin.backup(database_url(), file, _pg_tool("pg_dump"))
+    except subprocess.CalledProcessError as exc:
+        _fail(f"{file}: backup failed: {exc.stderr.strip()}")
+    click.echo(f"wrote {file} ({file.stat().st_size:,} bytes)")
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_restore(file: Path) -> None:
+    """Replace the database's contents with the backup in FILE."""
+    import subprocess
+
+    from gis.db import admin
+    from gis.db.connection import database_url
+
+    try:
+        admin.restore(database_url(), file, _pg_tool("pg_restore"))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except subprocess.CalledProcessError as exc:
+        _fail(f"{file}: restore failed (database unchanged): {exc.stderr.strip()}")
+    click.echo(f"restored {file}")
+
+
+@main.command()
+@click.option("--seed", default=1, show_default=True, help="Random seed; same seed, same rows.")
+@click.option("--scale", type=click.Choice(["community", "district", "city"]), default="district",
+              show_default=True, help="Size of the demo (city is not built yet).")
+def demo(seed: int, scale: str) -> None:
+    """Load the demo district (replaces any earlier demo data)."""
+    from gis.db.connection import connection
+    from gis.demo import build_demo, load_demo
+
+    if scale == "city":
+        _fail("--scale city is not available yet; use community or district")
+    data = build_demo(seed=seed, scale=scale)
+    with connection() as conn:
+        counts = load_demo(conn, data)
+    click.echo("demo loaded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Reload on code changes.")
+def serve(host: str, port: int, debug: bool) -> None:
+    """Serve the web app."""
+    from web import create_app
+
+    app = create_app()
+    click.echo(f"gridmap on http://{host}:{port}/")
+    app.run(host=host, port=port, debug=debug, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
