@@ -211,7 +211,8 @@ def db_restore(file: Path) -> None:
 @click.option("--seed", default=1, show_default=True, help="Random seed; same seed, same rows.")
 @click.option("--scale", type=click.Choice(["community", "district", "city"]), default="district",
               show_default=True, help="Size of the demo (city is not built yet).")
-def demo(seed: int, scale: str) -> None:
+@click.option("--force", is_flag=True, help="Replace data that the demo did not load.")
+def demo(seed: int, scale: str, force: bool) -> None:
     """Load the demo district (replaces any earlier demo data)."""
     from gis.db.connection import connection
     from gis.demo import build_demo, load_demo
@@ -219,8 +220,11 @@ def demo(seed: int, scale: str) -> None:
     if scale == "city":
         _fail("--scale city is not available yet; use community or district")
     data = build_demo(seed=seed, scale=scale)
-    with connection() as conn:
-        counts = load_demo(conn, data)
+    try:
+        with connection() as conn:
+            counts = load_demo(conn, data, force=force)
+    except RuntimeError as exc:
+        _fail(str(exc))
     click.echo("demo loaded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
