@@ -147,5 +147,5 @@ def street_network(rects: list[tuple[float, float, float, float]],
             continue
         kind = "street" if street_buffer.contains(seg) else "compound"
         edges.append((ends[0], ends[1], kind))
-        lines.append(seg)
+        lines.append(LineString([nodes[ends[0]], nodes[ends[1]]]))  # ends exactly on nodes
     return np.asarray(nodes), edges, lines

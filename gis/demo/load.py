@@ -43,6 +43,8 @@ _COLUMNS = {
                           "region_code", "note"),
 }
 _MULTI = {"regions", "grids", "buildings", "grid_history"}
+_DENSIFY = {"regions", "grids", "grid_history"}
+_DENSIFY_M = 12.5
 
 
 def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = None
@@ -109,6 +111,9 @@ def _keep_community(data: build.DemoData, code: str) -> None:
     t["grid_staff"] = [s for s in t["grid_staff"] if s["grid_id"] in grid_ids]
     t["units"] = [u for u in t["units"] if u["building_id"] in bids]
     t["service_centers"] = [c for c in t["service_centers"] if c["region_code"] in chain]
+    for c in t["service_centers"]:
+        if c["building_id"] not in bids:
+            c["building_id"] = None
     t["ledger_items"] = [x for x in t["ledger_items"] if x["region_code"] in chain]
     t["grid_history"] = [h for h in t["grid_history"] if h["grid_id"] in grid_ids]
     area = t["regions"][-1]["geom"].buffer(30)
@@ -131,10 +136,15 @@ def _to_lonlat(data: build.DemoData) -> None:
         lon, lat = to_lonlat.transform(coords[:, 0] + ox, coords[:, 1] + oy)
         return np.column_stack([lon, lat])
 
-    for rows in data.tables.values():
+    for table, rows in data.tables.items():
         for row in rows:
             if row.get("geom") is not None:
-                row["geom"] = shapely.transform(row["geom"], convert)
+                geom = row["geom"]
+                if table in _DENSIFY:
+                    # a straight metric edge is slightly curved in degrees: vertices every few
+                    # metres keep shared edges of communities and grids shared after conversion
+                    geom = shapely.segmentize(geom, _DENSIFY_M)
+                row["geom"] = shapely.transform(geom, convert)
 
 
 def _wkb(geom, table: str) -> str | None:
