@@ -8,8 +8,10 @@ import pytest
 from gis.config import get_settings
 from gis.db.migrate import MigrationError, applied, migrate, migration_files
 
-SQUARE = "SRID=4326;MULTIPOLYGON(((102.70 25.04, 102.701 25.04, 102.701 25.041, 102.70 25.041, 102.70 25.04)))"
-BOWTIE = "SRID=4326;MULTIPOLYGON(((102.70 25.04, 102.701 25.041, 102.701 25.04, 102.70 25.041, 102.70 25.04)))"
+SQUARE = ("SRID=4326;MULTIPOLYGON(((102.70 25.04, 102.701 25.04, 102.701 25.041,"
+          " 102.70 25.041, 102.70 25.04)))")
+BOWTIE = ("SRID=4326;MULTIPOLYGON(((102.70 25.04, 102.701 25.041, 102.701 25.04,"
+          " 102.70 25.041, 102.70 25.04)))")  # self-intersecting ring
 
 
 def test_migrations_apply_to_empty_db_once(database_factory):
@@ -117,5 +119,6 @@ def test_constraints_reject(schema_conn, sql, params, error):
 ])
 def test_region_code_format_is_checked(schema_conn, code, level):
     with schema_conn.cursor() as cur:
-        with pytest.raises((psycopg2.errors.CheckViolation, psycopg2.errors.StringDataRightTruncation)):
+        with pytest.raises((psycopg2.errors.CheckViolation,
+                            psycopg2.errors.StringDataRightTruncation)):
             _region(cur, code=code, level=level)

@@ -47,7 +47,8 @@ def drop_database(url: str) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                        .format(sql.Identifier(name)))
     finally:
         conn.close()
 
@@ -59,7 +60,8 @@ def ensure_extensions(url: str) -> list[str]:
     try:
         with conn.cursor() as cur:
             for ext in EXTENSIONS_REQUIRED:
-                cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+                cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}")
+                            .format(sql.Identifier(ext)))
             cur.execute("SELECT name FROM pg_available_extensions WHERE name = ANY(%s)",
                         (list(EXTENSIONS_OPTIONAL),))
             for (ext,) in cur.fetchall():

@@ -55,7 +55,8 @@ class Cluster:
         """Return the libpq URL of database ``dbname`` in this cluster."""
         from urllib.parse import quote
 
-        return f"postgresql://{SUPERUSER}@{quote(str(self.socket_dir), safe='')}:{self.port}/{dbname}"
+        host = quote(str(self.socket_dir), safe="")
+        return f"postgresql://{SUPERUSER}@{host}:{self.port}/{dbname}"
 
 
 def find_bindir() -> Path:

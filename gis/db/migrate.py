@@ -1,4 +1,4 @@
-"""Migration runner: ``migrations/NNNN_name.sql`` applied in order, once each, each in a transaction."""
+"""Migration runner: ``migrations/NNNN_name.sql`` applied in order, once each, in a transaction."""
 
 from __future__ import annotations
 

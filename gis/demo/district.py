@@ -152,7 +152,8 @@ def _ordinary_cells(rng, spec: CommunitySpec, cells: list[Cell]) -> None:
         fps = _residential(rng, target, n, str(compounds[i]))
         extra = []
         if i == spec.centre_cell:
-            extra.append(_public("public", "hall", 36, 18, 3, f"社区{short}党群服务站", office=True))
+            extra.append(_public("public", "hall", 36, 18, 3, f"社区{short}党群服务站",
+                                 office=True))
             if spec.street_centre:
                 extra.append(_public("public", "hall", 44, 22, 5, "街道党群服务中心",
                                      street_office=True))

@@ -132,11 +132,9 @@ def _building_groups(o: _Org, spec, homes, grid_branch, party_grids, norms: Norm
         cell = b["cell"]
         if cell == dd.MERGED_PARTY[2] and merged_into is not None:
             cell = merged_into
-        parent = grid_branch.get(cell)
-        if parent is None:  # the grid without a branch: the group hangs under the community
-            parent = {"id": None}
-        o.org("building_group", f"{b['name']}党小组", parent if parent["id"] else None,
-              spec.code, building=b)
+        # in the grid without a branch the group has no parent branch yet
+        o.org("building_group", f"{b['name']}党小组", grid_branch.get(cell), spec.code,
+              building=b)
 
 
 def _units(o: _Org, spec, cname: str, top: dict) -> None:
