@@ -17,7 +17,7 @@ demo: system-deps venv db
 	$(BIN)/gridmap serve --host $(HOST) --port $(PORT)
 
 test: system-deps browser-deps venv db
-	$(BIN)/ruff check gis web tests benchmarks
+	$(BIN)/ruff check gis web tests
 	$(BIN)/pytest -q
 
 system-deps:
@@ -39,7 +39,7 @@ db: venv
 	$(BIN)/gridmap db migrate
 
 lint: venv
-	$(BIN)/ruff check gis web tests benchmarks
+	$(BIN)/ruff check gis web tests
 
 clean-db: venv
 	-$(BIN)/gridmap db down
