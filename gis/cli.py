@@ -229,6 +229,29 @@ def demo(seed: int, scale: str, force: bool) -> None:
 
 
 @main.command()
+@click.option("--region", default=None, help="12-digit code of a district, street or community.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def coverage(region: str | None, as_json: bool) -> None:
+    """Find coverage gaps (grids, organisation, staff, service radius) and their KPIs."""
+    from gis.coverage import RegionError, run_coverage
+    from gis.db.connection import connection
+    from gis.layers import check_region_code
+
+    try:
+        region = check_region_code(region)
+        with connection() as conn:
+            report = run_coverage(conn, region=region)
+    except (ValueError, RegionError) as exc:
+        _fail(f"--region: {exc}")
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    from gis.coverage_text import format_report
+
+    click.echo(format_report(report))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Reload on code changes.")

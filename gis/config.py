@@ -37,6 +37,10 @@ class Norms:
     building_group_min_households: int = 60
     # party grid vs governance grid: IoU below this is a mismatch
     layer_iou_min: float = 0.9
+    # holes, overlaps and overhangs smaller than this are digitising noise, not gaps (m²)
+    gap_min_area_m2: float = 1.0
+    # a building is split when at least two grids each hold more than this of it (m²)
+    building_split_min_m2: float = 0.5
 
     def radius_for_level(self, level: str) -> float:
         """Return the default service radius in metres of a centre level."""

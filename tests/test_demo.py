@@ -215,7 +215,8 @@ def test_beyond_radius_matches_postgis_distances(demo_conn):
     beyond = ids(demo_conn, """
         SELECT b.id FROM buildings b WHERE b.residents > 0 AND NOT EXISTS (
             SELECT 1 FROM service_centers c WHERE c.status = 'existing'
-            AND ST_DWithin(ST_Transform(ST_Centroid(b.geom), 4543), ST_Transform(c.geom, 4543),
+            AND ST_DWithin(ST_Transform(ST_PointOnSurface(b.geom), 4543),
+                ST_Transform(c.geom, 4543),
                 coalesce(c.radius_m, CASE c.level WHEN 'street' THEN 1000
                     WHEN 'community' THEN 500 WHEN 'grid' THEN 300 ELSE 150 END)))""")
     assert beyond == planted(demo_conn, "beyond_service_radius")

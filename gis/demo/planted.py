@@ -5,13 +5,13 @@ The demo plants its defects on purpose (see :mod:`gis.demo.district` and
 ``demo_planted_gaps`` table says exactly what a coverage engine must find — no more, no less.
 Conventions the engines must share:
 
-- a building's position is its footprint's centroid; "in a grid" means the centroid is inside;
+- a building stands at its footprint's point on surface; "in a grid" means that point is inside;
 - a grid's households are those of the buildings assigned to it (governance: ``grid_id``;
-  party: centroid inside);
+  party: standing inside);
 - a grid's branch is a ``grid_branch`` or ``building_court_branch`` whose ``grid_id`` is the grid;
 - ``unit_not_registered`` concerns units that have a party org (own or joint) but have not
   reported (双报到); units with no org at all are ``unit_no_party_org`` only;
-- ``beyond_service_radius``: a building with residents whose centroid is farther than the radius
+- ``beyond_service_radius``: a building with residents standing farther than the radius
   of every existing centre (straight line, metres).
 """
 
@@ -46,7 +46,7 @@ def _spatial(t, norms: Norms) -> list[dict]:
     out = []
     communities = {r["code"]: r for r in t["regions"] if r["level"] == "community"}
     buildings = t["buildings"]
-    centroids = shapely.centroid([b["geom"] for b in buildings])
+    stands = shapely.point_on_surface([b["geom"] for b in buildings])
     for layer in ("governance", "party"):
         grids = [g for g in t["grids"] if g["layer"] == layer]
         for code, region in communities.items():
@@ -69,8 +69,8 @@ def _spatial(t, norms: Norms) -> list[dict]:
                         out.append(_gap("grid_overlap", "grid", a,
                                         f"网格 {a['code']} 与 {b['code']} 重叠 {shared:,.0f} m²",
                                         layer=layer, region=code))
-        inside = {g["id"]: shapely.contains_xy(g["geom"], shapely.get_x(centroids),
-                                               shapely.get_y(centroids)) for g in grids}
+        inside = {g["id"]: shapely.contains_xy(g["geom"], shapely.get_x(stands),
+                                               shapely.get_y(stands)) for g in grids}
         for k, b in enumerate(buildings):
             holders = [gid for gid, mask in inside.items() if mask[k]]
             touched = [g for g in grids if g["geom"].intersects(b["geom"])
@@ -201,7 +201,7 @@ def _radius(t, norms: Norms) -> list[dict]:
     for b in t["buildings"]:
         if b["residents"] <= 0:
             continue
-        d = shapely.distance(b["geom"].centroid, pts)
+        d = shapely.distance(b["geom"].point_on_surface(), pts)
         if all(di > r for di, r in zip(d, radii, strict=True)):
             gap = min(di - r for di, r in zip(d, radii, strict=True))
             out.append(_gap("beyond_service_radius", "building", b,

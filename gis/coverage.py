@@ -1,0 +1,529 @@
+"""Coverage engine: every gap of "全面覆盖、不留空白", and KPIs rolled up the hierarchy.
+
+A run works on the communities under a region (or all of them). It replaces their rows in
+``coverage_gaps`` (one row per gap: kind, severity, object, a geometry to draw, a one-sentence
+explanation in Chinese and a remedy) and ``coverage_kpis`` (counts per community). Each gap kind
+is one set-based SQL statement on GiST-indexed joins; there is no per-row Python.
+
+Conventions (shared with the demo's planted-gap oracle, :mod:`gis.demo.planted`):
+
+- a building stands where ``ST_PointOnSurface`` of its footprint is; it is "in" a grid when that
+  point is; areas and distances are measured in the dataset's metric CRS (:mod:`gis.crs`);
+- governance-grid households are those of the buildings assigned to the grid (``grid_id``),
+  party-grid households those of the buildings standing in it;
+- staff (网格长/网格员) belong to governance grids, branches (网格党支部/楼院党支部) to party grids;
+- ``unit_not_registered`` concerns units that have a party org (own or joint);
+- KPIs of a street, district or city are sums of their communities' counts, and the "with"
+  counts are the totals minus the matching gaps, so KPIs and gap lists can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2.extensions
+
+from gis.config import Norms, get_settings
+from gis.crs import dataset_metric_srid
+
+Connection = psycopg2.extensions.connection
+
+GAP_KINDS = (
+    "grid_hole", "grid_overlap", "grid_outside_community", "building_no_grid", "building_split",
+    "layer_mismatch", "grid_households_norm", "grid_no_head", "grid_no_worker", "grid_no_branch",
+    "building_no_group", "unit_no_party_org", "unit_not_registered", "branch_size_rule",
+    "building_no_responsible", "beyond_service_radius",
+)
+
+# kind → (severity, what would fix it)
+GAP_INFO: dict[str, tuple[str, str]] = {
+    "grid_hole": ("high", "把空白区域划入相邻网格或新建网格，做到全面覆盖、不留空白"),
+    "grid_overlap": ("high", "调整两个网格的共同边界，使每处只属于一个网格"),
+    "grid_outside_community": ("medium", "把网格边界收回到本社区范围内"),
+    "building_no_grid": ("high", "把楼栋所在区域划入网格"),
+    "building_split": ("medium", "沿楼栋外侧调整网格边界，使整栋楼属于一个网格"),
+    "layer_mismatch": ("medium", "按综治网格调整党建网格（或反之），实现两网融合、边界重合"),
+    "grid_households_norm": ("medium", "拆分或合并网格，使每格 300–500 户"),
+    "grid_no_head": ("high", "为网格配备网格长"),
+    "grid_no_worker": ("high", "为网格配备专职或兼职网格员"),
+    "grid_no_branch": ("high", "在网格建立网格党支部（或楼院党支部）"),
+    "building_no_group": ("low", "在楼栋建立楼栋党小组"),
+    "unit_no_party_org": ("high", "党员 3 人以上的单独建立党组织，不足 3 人的纳入联合党支部"),
+    "unit_not_registered": ("low", "组织单位党组织到社区报到（双报到）"),
+    "branch_size_rule": ("medium", "不足 3 名正式党员的并入联合党支部；7 人以上的设立支部委员会"),
+    "building_no_responsible": ("low", "为楼栋划定党员责任区，明确责任党员"),
+    "beyond_service_radius": ("medium",
+                              "在服务半径外的居民集中处增设党群服务站，或调整服务中心位置"),
+}
+
+LAYER_NAMES = "(VALUES ('governance', '综治网格'), ('party', '党建网格')) AS l(layer, lname)"
+BRANCH_KINDS = ("community_branch", "grid_branch", "building_court_branch", "tower_org",
+                "joint_branch", "retired_branch", "floating_branch", "nonpublic_branch",
+                "unit_branch")
+JOINT_KINDS = ("joint_branch", "tower_org")
+
+
+class RegionError(LookupError):
+    """The region asked for does not exist."""
+
+
+@dataclass
+class CoverageReport:
+    """What a coverage run found for one region."""
+
+    region: dict[str, Any]
+    kpis: dict[str, Any]
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    communities: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``gridmap coverage --json`` object: region, KPIs and gaps."""
+        return {"region": self.region, "kpis": self.kpis, "gaps": self.gaps}
+
+
+# --- scope --------------------------------------------------------------------------------------
+
+_SCOPE_SQL = """
+DROP TABLE IF EXISTS cov_regions, cov_communities, cov_b, cov_centres;
+CREATE TEMP TABLE cov_regions ON COMMIT DROP AS
+WITH RECURSIVE sub(code) AS (
+    SELECT code FROM regions WHERE %(region)s::text IS NULL OR code = %(region)s
+    UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code
+) SELECT DISTINCT code FROM sub;
+CREATE TEMP TABLE cov_communities ON COMMIT DROP AS
+SELECT r.code, r.name, r.geom FROM regions r JOIN cov_regions USING (code)
+WHERE r.level = 'community';
+ALTER TABLE cov_communities ADD PRIMARY KEY (code);
+CREATE TEMP TABLE cov_b ON COMMIT DROP AS
+SELECT b.id, b.code, coalesce(b.name, b.code, b.id::text) AS name, b.community_code, b.kind,
+       b.households, b.residents, b.grid_id, b.geom, ST_PointOnSurface(b.geom) AS pt,
+       ST_Transform(ST_PointOnSurface(b.geom), %(srid)s) AS pt_m
+FROM buildings b JOIN cov_communities c ON c.code = b.community_code;
+CREATE INDEX ON cov_b USING gist (pt);
+CREATE INDEX ON cov_b USING gist (pt_m);
+CREATE INDEX ON cov_b (id);
+CREATE TEMP TABLE cov_centres ON COMMIT DROP AS
+SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
+       coalesce(radius_m::float8, CASE level WHEN 'street' THEN %(r_street)s
+           WHEN 'community' THEN %(r_community)s WHEN 'grid' THEN %(r_grid)s
+           ELSE %(r_building)s END) AS r
+FROM service_centers WHERE status = 'existing';
+CREATE INDEX ON cov_centres USING gist (g);
+ANALYZE cov_b; ANALYZE cov_centres; ANALYZE cov_communities;
+"""
+
+# --- one SELECT per gap kind: (layer, region_code, object_type, object_id, object_code,
+#     explanation, details, geom) --------------------------------------------------------------
+
+_GAP_SQL: dict[str, str] = {}
+
+_GAP_SQL["grid_hole"] = f"""
+SELECT l.layer, c.code, 'community', NULL::int, c.code::text,
+       format('%%s有 %%s m² 未划入任何%%s', c.name, round(m.a)::bigint, l.lname),
+       jsonb_build_object('area_m2', round(m.a::numeric, 1)), h.geom
+FROM cov_communities c CROSS JOIN {LAYER_NAMES}
+CROSS JOIN LATERAL (
+    SELECT (ST_Dump(ST_CollectionExtract(ST_Difference(c.geom, coalesce(
+        (SELECT ST_Union(g.geom) FROM grids g
+         WHERE g.community_code = c.code AND g.layer = l.layer),
+        ST_SetSRID('POLYGON EMPTY'::geometry, 4326))), 3))).geom
+) h
+CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(h.geom, %(srid)s)) AS a) m
+WHERE c.geom IS NOT NULL AND m.a > %(min_area)s
+"""
+
+_GAP_SQL["grid_overlap"] = """
+SELECT a.layer, a.community_code, 'grid', a.id, a.code::text,
+       format('网格 %%s 与 %%s 重叠 %%s m²', a.code, b.code, round(m.a)::bigint),
+       jsonb_build_object('other_grid_id', b.id, 'other_grid_code', b.code,
+                          'area_m2', round(m.a::numeric, 1)), x.geom
+FROM grids a JOIN cov_communities c ON c.code = a.community_code
+JOIN grids b ON b.layer = a.layer AND b.id > a.id AND b.geom && a.geom
+    AND ST_Relate(a.geom, b.geom, '2********')
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom) x
+CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(x.geom, %(srid)s)) AS a) m
+WHERE m.a > %(min_area)s
+"""
+
+_GAP_SQL["grid_outside_community"] = """
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('网格 %%s 有 %%s m² 超出%%s范围', g.code, round(m.a)::bigint, c.name),
+       jsonb_build_object('area_m2', round(m.a::numeric, 1)), x.geom
+FROM grids g JOIN cov_communities c ON c.code = g.community_code
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(g.geom, c.geom), 3) AS geom) x
+CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(x.geom, %(srid)s)) AS a) m
+WHERE c.geom IS NOT NULL AND NOT ST_CoveredBy(g.geom, c.geom) AND m.a > %(min_area)s
+"""
+
+_GAP_SQL["building_no_grid"] = f"""
+SELECT l.layer, b.community_code, 'building', b.id, b.code,
+       format('楼栋 %%s（%%s 户 %%s 人）不在任何%%s内', b.name, b.households, b.residents, l.lname),
+       jsonb_build_object('households', b.households, 'residents', b.residents), b.geom
+FROM cov_b b CROSS JOIN {LAYER_NAMES}
+WHERE NOT EXISTS (SELECT 1 FROM grids g WHERE g.layer = l.layer AND ST_Intersects(g.geom, b.pt))
+"""
+
+_GAP_SQL["building_split"] = """
+WITH pairs AS (
+    SELECT b.id, g.layer, g.id AS grid_id, g.code, b.geom AS bgeom, g.geom AS ggeom
+    FROM cov_b b JOIN grids g ON ST_Intersects(g.geom, b.geom)
+), multi AS (
+    SELECT p.*, ST_Area(ST_Transform(ST_Intersection(p.ggeom, p.bgeom), %(srid)s)) AS a,
+           ST_CoveredBy(p.bgeom, p.ggeom) AS covered
+    FROM pairs p JOIN (SELECT id, layer FROM pairs GROUP BY 1, 2 HAVING count(*) > 1) m
+        USING (id, layer)
+), split AS (
+    SELECT id, layer, array_agg(code ORDER BY a DESC) AS codes,
+           (array_agg(grid_id ORDER BY a DESC))[1] AS main_grid
+    FROM multi WHERE a > %(min_piece)s GROUP BY id, layer
+    HAVING count(*) > 1 AND NOT bool_and(covered)
+)
+SELECT s.layer, b.community_code, 'building', b.id, b.code,
+       format('楼栋 %%s 跨 %%s 个网格（%%s），应归入占地最多的 %%s', b.name,
+              cardinality(s.codes), array_to_string(s.codes, '、'), s.codes[1]),
+       jsonb_build_object('grid_codes', to_jsonb(s.codes), 'main_grid_id', s.main_grid), b.geom
+FROM split s JOIN cov_b b ON b.id = s.id
+"""
+
+_GAP_SQL["layer_mismatch"] = """
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('%%s %%s 与%%s不重合（最大重合度 IoU %%s）',
+              CASE g.layer WHEN 'party' THEN '党建网格' ELSE '综治网格' END, g.code,
+              CASE g.layer WHEN 'party' THEN '综治网格' ELSE '党建网格' END,
+              to_char(coalesce(m.iou, 0), 'FM0.00')),
+       jsonb_build_object('iou', round(coalesce(m.iou, 0)::numeric, 3),
+                          'best_match_code', m.code), g.geom
+FROM grids g JOIN cov_communities c ON c.code = g.community_code
+LEFT JOIN LATERAL (
+    SELECT o.code, CASE WHEN ST_OrderingEquals(o.geom, g.geom) THEN 1.0
+                        ELSE ST_Area(ST_Intersection(o.geom, g.geom))
+                             / ST_Area(ST_Union(o.geom, g.geom)) END AS iou
+    FROM grids o
+    WHERE o.layer <> g.layer AND o.community_code = g.community_code AND o.geom && g.geom
+    ORDER BY iou DESC LIMIT 1
+) m ON true
+WHERE coalesce(m.iou, 0) < %(iou_min)s
+"""
+
+_GAP_SQL["grid_households_norm"] = """
+WITH hh AS (
+    SELECT g.id, coalesce(sum(b.households), 0) AS h, count(b.id) AS n
+    FROM grids g JOIN cov_communities c ON c.code = g.community_code
+    LEFT JOIN buildings b ON b.grid_id = g.id
+    WHERE g.layer = 'governance' GROUP BY g.id
+    UNION ALL
+    SELECT g.id, coalesce(sum(b.households), 0), count(b.id)
+    FROM grids g JOIN cov_communities c ON c.code = g.community_code
+    LEFT JOIN cov_b b ON ST_Intersects(g.geom, b.pt)
+    WHERE g.layer = 'party' GROUP BY g.id
+)
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('网格 %%s 有 %%s 户，%%s %%s–%%s 户的标准', g.code, hh.h,
+              CASE WHEN hh.h < %(hh_min)s THEN '少于' ELSE '多于' END, %(hh_min)s, %(hh_max)s),
+       jsonb_build_object('households', hh.h, 'buildings', hh.n), g.geom
+FROM hh JOIN grids g ON g.id = hh.id
+WHERE hh.h NOT BETWEEN %(hh_min)s AND %(hh_max)s
+"""
+
+_GAP_SQL["grid_no_head"] = """
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('网格 %%s 无网格长', g.code), '{}'::jsonb, g.geom
+FROM grids g JOIN cov_communities c ON c.code = g.community_code
+WHERE g.layer = 'governance'
+  AND NOT EXISTS (SELECT 1 FROM grid_staff s WHERE s.grid_id = g.id AND s.role = 'head')
+"""
+
+_GAP_SQL["grid_no_worker"] = """
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('网格 %%s 无专职或兼职网格员', g.code), '{}'::jsonb, g.geom
+FROM grids g JOIN cov_communities c ON c.code = g.community_code
+WHERE g.layer = 'governance' AND NOT EXISTS (
+    SELECT 1 FROM grid_staff s WHERE s.grid_id = g.id AND s.role IN ('full_time', 'part_time'))
+"""
+
+_GAP_SQL["grid_no_branch"] = """
+SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
+       format('党建网格 %%s 未建立网格党支部', g.code), '{}'::jsonb, g.geom
+FROM grids g JOIN cov_communities c ON c.code = g.community_code
+WHERE g.layer = 'party' AND NOT EXISTS (
+    SELECT 1 FROM party_orgs o WHERE o.grid_id = g.id
+       AND o.kind IN ('grid_branch', 'building_court_branch'))
+"""
+
+_GAP_SQL["building_no_group"] = """
+SELECT NULL, b.community_code, 'building', b.id, b.code,
+       format('楼栋 %%s（%%s 户）未建立楼栋党小组', b.name, b.households),
+       jsonb_build_object('households', b.households), b.geom
+FROM cov_b b
+WHERE b.kind = 'residential' AND b.households >= %(group_min)s AND NOT EXISTS (
+    SELECT 1 FROM party_orgs o WHERE o.building_id = b.id AND o.kind = 'building_group')
+"""
+
+_GAP_SQL["building_no_responsible"] = """
+SELECT NULL, b.community_code, 'building', b.id, b.code,
+       format('楼栋 %%s 未划入任何党员责任区', b.name),
+       jsonb_build_object('households', b.households, 'residents', b.residents), b.geom
+FROM cov_b b
+WHERE b.kind = 'residential'
+  AND NOT EXISTS (SELECT 1 FROM member_buildings mb WHERE mb.building_id = b.id)
+"""
+
+_GAP_SQL["unit_no_party_org"] = """
+SELECT NULL, b.community_code, 'unit', u.id, u.name,
+       format('%%s（%%s）既未建立党组织，也未纳入联合党组织', u.name, b.name),
+       jsonb_build_object('building_id', b.id, 'building_kind', b.kind,
+                          'member_count', u.member_count), b.geom
+FROM units u JOIN cov_b b ON b.id = u.building_id
+WHERE u.party_org_id IS NULL AND u.joint_org_id IS NULL
+"""
+
+_GAP_SQL["unit_not_registered"] = """
+SELECT NULL, b.community_code, 'unit', u.id, u.name,
+       format('%%s 的党组织尚未到社区报到（双报到）', u.name),
+       jsonb_build_object('building_id', b.id), b.geom
+FROM units u JOIN cov_b b ON b.id = u.building_id
+WHERE NOT u.registered AND (u.party_org_id IS NOT NULL OR u.joint_org_id IS NOT NULL)
+"""
+
+_GAP_SQL["branch_size_rule"] = """
+WITH sized AS (
+    SELECT o.id, o.kind, o.name, o.region_code, o.has_committee, o.grid_id, o.building_id,
+           count(m.id) AS n
+    FROM party_orgs o JOIN cov_regions r ON r.code = o.region_code
+    LEFT JOIN members m ON m.org_id = o.id AND NOT m.is_probationary
+    WHERE o.kind = ANY(%(branch_kinds)s)
+    GROUP BY o.id
+)
+SELECT NULL, s.region_code, 'party_org', s.id, s.name,
+       CASE WHEN s.n < %(branch_min)s
+            THEN format('%%s 仅有 %%s 名正式党员，不足 %%s 人应纳入联合党支部', s.name, s.n,
+                        %(branch_min)s)
+            ELSE format('%%s 有 %%s 名正式党员，应设立支部委员会', s.name, s.n) END,
+       jsonb_build_object('members', s.n, 'has_committee', s.has_committee),
+       coalesce((SELECT geom FROM buildings WHERE id = s.building_id),
+                (SELECT geom FROM grids WHERE id = s.grid_id))
+FROM sized s
+WHERE (s.n < %(branch_min)s AND NOT s.kind = ANY(%(joint_kinds)s))
+   OR (s.n >= %(committee_min)s AND NOT s.has_committee)
+"""
+
+_GAP_SQL["beyond_service_radius"] = """
+SELECT NULL, b.community_code, 'building', b.id, b.code,
+       format('楼栋 %%s 的 %%s 名居民距最近的%%s %%s 米，超出所有党群服务中心（站）的服务半径',
+              b.name, b.residents, n.name, round(n.d)::bigint),
+       jsonb_build_object('residents', b.residents, 'nearest_center_id', n.id,
+                          'nearest_center', n.name, 'distance_m', round(n.d::numeric, 1),
+                          'radius_m', n.r, 'distance_mode', 'straight'), b.geom
+FROM cov_b b
+LEFT JOIN LATERAL (
+    SELECT c.id, c.name, c.r, ST_Distance(c.g, b.pt_m) AS d
+    FROM cov_centres c ORDER BY c.g <-> b.pt_m LIMIT 1
+) n ON true
+WHERE b.residents > 0 AND NOT EXISTS (
+    SELECT 1 FROM cov_centres c
+    WHERE c.g && ST_Expand(b.pt_m, %(r_max)s) AND ST_DWithin(c.g, b.pt_m, c.r))
+"""
+
+_INSERT = """
+INSERT INTO coverage_gaps (kind, severity, remedy, layer, region_code, object_type, object_id,
+                           object_code, explanation, details, geom)
+SELECT %(kind)s, %(severity)s, %(remedy)s, s.* FROM ({select}) AS s
+"""
+
+_KPI_SQL = """
+INSERT INTO coverage_kpis (region_code, buildings, households, residents,
+    residents_in_governance_grid, residents_in_party_grid, grids, grids_with_head,
+    grids_with_worker, party_grids, party_grids_with_branch, two_new_buildings,
+    two_new_buildings_covered, residential_buildings, residential_needing_group,
+    residential_with_group, residential_with_responsible, residents_within_radius, gap_counts)
+WITH b AS (
+    SELECT community_code AS code, count(*) AS n, coalesce(sum(households), 0) AS hh,
+           coalesce(sum(residents), 0) AS res,
+           count(*) FILTER (WHERE kind = 'residential') AS homes,
+           count(*) FILTER (WHERE kind = 'residential' AND households >= %(group_min)s) AS big
+    FROM cov_b GROUP BY 1
+), g AS (
+    SELECT community_code AS code, count(*) FILTER (WHERE layer = 'governance') AS gov,
+           count(*) FILTER (WHERE layer = 'party') AS party
+    FROM grids GROUP BY 1
+), tn AS (
+    SELECT b.community_code AS code, count(DISTINCT b.id) AS n
+    FROM cov_b b JOIN units u ON u.building_id = b.id
+    WHERE b.kind IN ('office', 'park', 'market') GROUP BY 1
+), gap AS (
+    SELECT region_code AS code, kind, layer, count(*) AS n,
+           count(DISTINCT object_id) AS objects,
+           coalesce(sum((details ->> 'residents')::int), 0) AS res
+    FROM coverage_gaps WHERE region_code IN (SELECT code FROM cov_communities)
+    GROUP BY 1, 2, 3
+), tn_gap AS (
+    SELECT region_code AS code, count(DISTINCT (details ->> 'building_id')) AS n
+    FROM coverage_gaps WHERE kind = 'unit_no_party_org'
+      AND details ->> 'building_kind' IN ('office', 'park', 'market') GROUP BY 1
+), counts AS (
+    SELECT code, jsonb_object_agg(kind, n) AS j
+    FROM (SELECT code, kind, sum(n) AS n FROM gap GROUP BY 1, 2) x GROUP BY 1
+)
+SELECT c.code, coalesce(b.n, 0), coalesce(b.hh, 0), coalesce(b.res, 0),
+    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
+        AND kind = 'building_no_grid' AND layer = 'governance'), 0),
+    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
+        AND kind = 'building_no_grid' AND layer = 'party'), 0),
+    coalesce(g.gov, 0),
+    coalesce(g.gov, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
+        AND kind = 'grid_no_head'), 0),
+    coalesce(g.gov, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
+        AND kind = 'grid_no_worker'), 0),
+    coalesce(g.party, 0),
+    coalesce(g.party, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
+        AND kind = 'grid_no_branch'), 0),
+    coalesce(tn.n, 0), coalesce(tn.n, 0) - coalesce(tn_gap.n, 0),
+    coalesce(b.homes, 0), coalesce(b.big, 0),
+    coalesce(b.big, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
+        AND kind = 'building_no_group'), 0),
+    coalesce(b.homes, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
+        AND kind = 'building_no_responsible'), 0),
+    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
+        AND kind = 'beyond_service_radius'), 0),
+    coalesce(counts.j, '{}'::jsonb)
+FROM cov_communities c
+LEFT JOIN b ON b.code = c.code LEFT JOIN g ON g.code = c.code LEFT JOIN tn ON tn.code = c.code
+LEFT JOIN tn_gap ON tn_gap.code = c.code LEFT JOIN counts ON counts.code = c.code
+"""
+
+KPI_COUNTS = ("buildings", "households", "residents", "residents_in_governance_grid",
+              "residents_in_party_grid", "grids", "grids_with_head", "grids_with_worker",
+              "party_grids", "party_grids_with_branch", "two_new_buildings",
+              "two_new_buildings_covered", "residential_buildings", "residential_needing_group",
+              "residential_with_group", "residential_with_responsible",
+              "residents_within_radius")
+# share name → (numerator, denominator)
+KPI_SHARES = {
+    "share_residents_in_grid": ("residents_in_governance_grid", "residents"),
+    "share_residents_in_party_grid": ("residents_in_party_grid", "residents"),
+    "share_grids_with_head": ("grids_with_head", "grids"),
+    "share_grids_with_worker": ("grids_with_worker", "grids"),
+    "share_party_grids_with_branch": ("party_grids_with_branch", "party_grids"),
+    "share_two_new_covered": ("two_new_buildings_covered", "two_new_buildings"),
+    "share_residential_with_group": ("residential_with_group", "residential_needing_group"),
+    "share_residential_with_responsible": ("residential_with_responsible",
+                                           "residential_buildings"),
+    "share_residents_within_radius": ("residents_within_radius", "residents"),
+}
+
+
+def _params(norms: Norms, srid: int, region: str | None) -> dict[str, Any]:
+    radii = [norms.radius_street_m, norms.radius_community_m, norms.radius_grid_m,
+             norms.radius_building_m]
+    return {
+        "region": region, "srid": srid, "min_area": norms.gap_min_area_m2,
+        "min_piece": norms.building_split_min_m2, "iou_min": norms.layer_iou_min,
+        "hh_min": norms.grid_households_min, "hh_max": norms.grid_households_max,
+        "group_min": norms.building_group_min_households,
+        "branch_min": norms.branch_min_members, "committee_min": norms.branch_committee_members,
+        "branch_kinds": list(BRANCH_KINDS), "joint_kinds": list(JOINT_KINDS),
+        "r_street": norms.radius_street_m, "r_community": norms.radius_community_m,
+        "r_grid": norms.radius_grid_m, "r_building": norms.radius_building_m,
+        "r_max": max(radii),
+    }
+
+
+def run_coverage(conn: Connection, *, region: str | None = None,
+                 norms: Norms | None = None) -> CoverageReport:
+    """Find every coverage gap under ``region`` and store gaps and KPIs.
+
+    Parameters
+    ----------
+    conn
+        Open connection; the run happens in the caller's transaction (commit to keep it).
+    region
+        12-digit code of a city, district, street or community; None for everything.
+    norms
+        Thresholds (radii, household norm, branch rules ...); the settings' by default.
+
+    Returns
+    -------
+    CoverageReport
+        The region, its rolled-up KPIs and its gaps.
+
+    Raises
+    ------
+    RegionError
+        If ``region`` is not in the ``regions`` table.
+    """
+    norms = norms or get_settings().norms
+    region_row = _region_row(conn, region)
+    srid = dataset_metric_srid(conn, region_codes=[region] if region else None)
+    params = _params(norms, srid, region)
+    with conn.cursor() as cur:
+        cur.execute(_SCOPE_SQL, params)
+        cur.execute("DELETE FROM coverage_gaps WHERE region_code IN (SELECT code FROM cov_regions)")
+        cur.execute("DELETE FROM coverage_kpis WHERE region_code IN (SELECT code FROM cov_regions)")
+        for kind in GAP_KINDS:
+            severity, remedy = GAP_INFO[kind]
+            cur.execute(_INSERT.format(select=_GAP_SQL[kind]),
+                        {**params, "kind": kind, "severity": severity, "remedy": remedy})
+        cur.execute(_KPI_SQL, params)
+    return load_report(conn, region=region, region_row=region_row)
+
+
+def _region_row(conn: Connection, region: str | None) -> dict[str, Any]:
+    with conn.cursor() as cur:
+        if region is None:
+            cur.execute("SELECT code, name, level FROM regions WHERE parent_code IS NULL"
+                        " ORDER BY code LIMIT 1")
+            row = cur.fetchone()
+            if row is None:
+                return {"code": None, "name": "全部", "level": None}
+            cur.execute("SELECT count(*) FROM regions WHERE parent_code IS NULL")
+            if cur.fetchone()[0] > 1:
+                return {"code": None, "name": "全部", "level": None}
+        else:
+            cur.execute("SELECT code, name, level FROM regions WHERE code = %s", (region,))
+            row = cur.fetchone()
+            if row is None:
+                raise RegionError(f"region {region} is not in the regions table")
+    return {"code": row[0], "name": row[1], "level": row[2]}
+
+
+def load_report(conn: Connection, *, region: str | None = None,
+                region_row: dict[str, Any] | None = None) -> CoverageReport:
+    """Read the stored gaps and KPIs under ``region`` (no recomputation).
+
+    KPIs of a region above community level are the sums of its communities' counts.
+    """
+    region_row = region_row or _region_row(conn, region)
+    code = region_row["code"]
+    with conn.cursor() as cur:
+        cur.execute("""
+            WITH RECURSIVE sub(code) AS (
+                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
+                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+            SELECT {sums}, array_agg(k.region_code ORDER BY k.region_code)
+            FROM coverage_kpis k WHERE k.region_code IN (SELECT code FROM sub)
+        """.format(sums=", ".join(f"coalesce(sum(k.{c}), 0)::bigint" for c in KPI_COUNTS)),
+                    {"code": code})
+        row = cur.fetchone()
+        cur.execute("""
+            WITH RECURSIVE sub(code) AS (
+                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
+                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+            SELECT json_build_object('id', g.id, 'kind', g.kind, 'severity', g.severity,
+                'layer', g.layer, 'region_code', g.region_code, 'object_type', g.object_type,
+                'object_id', g.object_id, 'object_code', g.object_code,
+                'explanation', g.explanation, 'remedy', g.remedy, 'details', g.details)
+            FROM coverage_gaps g WHERE g.region_code IN (SELECT code FROM sub)
+            ORDER BY array_position(%(kinds)s, g.kind), g.region_code, g.object_code, g.id
+        """, {"code": code, "kinds": list(GAP_KINDS)})
+        gaps = [r[0] for r in cur.fetchall()]
+    kpis: dict[str, Any] = dict(zip(KPI_COUNTS, (int(v) for v in row[:len(KPI_COUNTS)]),
+                                    strict=True))
+    for name, (num, den) in KPI_SHARES.items():
+        kpis[name] = round(kpis[num] / kpis[den], 4) if kpis[den] else None
+    gap_counts = dict.fromkeys(GAP_KINDS, 0)
+    for g in gaps:
+        gap_counts[g["kind"]] += 1
+    kpis["gap_counts"] = gap_counts
+    communities = row[-1] or []
+    return CoverageReport(region=region_row, kpis=kpis, gaps=gaps, communities=communities)

@@ -1,0 +1,116 @@
+"""Vendored front-end assets: Folium's CDN links rewritten to files under ``web/static/vendor``.
+
+The app must work on an intranet, so no page may load anything from another host. Folium
+declares its JavaScript and CSS as CDN URLs (``default_js`` / ``default_css`` of each element);
+:func:`localize` swaps every one of them for the vendored copy, per map instance (folium's class
+attributes are left alone). A CDN URL that is not vendored raises, so a folium upgrade that
+changes an asset version fails loudly in the tests instead of silently reaching the internet.
+
+The files come from the npm registry (``npm pack <pkg>@<version>``: only the dist files used and
+the licences); versions match what folium 0.20 asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from branca.element import Element
+from folium.elements import JSCSSMixin
+
+VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+
+# package directory under web/static/vendor → (npm package, version)
+PACKAGES: dict[str, tuple[str, str]] = {
+    "leaflet-1.9.3": ("leaflet", "1.9.3"),
+    "jquery-3.7.1": ("jquery", "3.7.1"),
+    "bootstrap-5.2.2": ("bootstrap", "5.2.2"),
+    "fontawesome-free-6.2.0": ("@fortawesome/fontawesome-free", "6.2.0"),
+    # the npm release 2.0.5 ships the same dist files as the 2.0.2 that folium takes from cdnjs
+    "leaflet.awesome-markers-2.0.5": ("leaflet.awesome-markers", "2.0.5"),
+    # the icon rotation classes of folium.Icon(angle=...), regenerated (see the file's header)
+    "folium-0.20.0": ("folium", "0.20.0"),
+}
+
+# folium's CDN URL → vendored file (relative to web/static/vendor)
+LOCAL: dict[str, str] = {
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet-1.9.3/leaflet.js",
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet-1.9.3/leaflet.css",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js":
+        "bootstrap-5.2.2/js/bootstrap.bundle.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css":
+        "bootstrap-5.2.2/css/bootstrap.min.css",
+    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
+        "fontawesome-free-6.2.0/css/all.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
+    "leaflet.awesome-markers.js": "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
+    "leaflet.awesome-markers.css": "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.css",
+    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/"
+    "leaflet.awesome.rotate.min.css": "folium-0.20.0/leaflet.awesome.rotate.css",
+}
+
+# Not vendored, so dropped: Bootstrap 3's glyphicons (no npm release of the 3.0.0 file) are only
+# needed by folium.Icon(prefix="glyphicon"); gridmap's icons use Font Awesome (prefix="fa").
+DROPPED: frozenset[str] = frozenset({
+    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",
+})
+
+
+class UnvendoredAssetError(RuntimeError):
+    """Folium asked for a CDN asset that has no vendored copy."""
+
+
+def _walk(element: Element) -> Iterator[Element]:
+    yield element
+    for child in list(element._children.values()):
+        yield from _walk(child)
+
+
+def _rewrite(links: list[tuple[str, str]],
+             asset_url: Callable[[str], str]) -> list[tuple[str, str]]:
+    out = []
+    for name, url in links:
+        if url in DROPPED:
+            continue
+        if url.startswith(("http://", "https://", "//")):
+            try:
+                url = asset_url(LOCAL[url])
+            except KeyError:
+                raise UnvendoredAssetError(
+                    f"folium asset {name!r} ({url}) is not vendored: add it under "
+                    f"web/static/vendor and to web.assets.LOCAL") from None
+        out.append((name, url))
+    return out
+
+
+def localize(root: Element, *, asset_url: Callable[[str], str] | None = None) -> None:
+    """Point every JS/CSS link of ``root`` and its descendants at the vendored files.
+
+    Call it after the map is complete (plugins and all) and before rendering it.
+
+    Parameters
+    ----------
+    root : branca Element
+        The folium map (or its figure).
+    asset_url : callable, optional
+        Turns a path relative to ``web/static/vendor`` into a URL; default
+        ``/static/vendor/<path>``. In a request, pass one built on ``url_for("static", ...)``.
+
+    Raises
+    ------
+    UnvendoredAssetError
+        If an element links a CDN asset that is not vendored.
+    """
+    asset_url = asset_url or (lambda path: f"/static/vendor/{path}")
+    for element in _walk(root):
+        if isinstance(element, JSCSSMixin):
+            # instance attributes: folium's class-level lists stay untouched for other users
+            element.default_js = _rewrite(element.default_js, asset_url)
+            element.default_css = _rewrite(element.default_css, asset_url)
+
+
+def missing_files() -> list[str]:
+    """Return the vendored paths of :data:`LOCAL` that are not on disk (for tests)."""
+    return sorted(p for p in LOCAL.values() if not (VENDOR_DIR / p).is_file())
