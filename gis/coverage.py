@@ -36,6 +36,10 @@ GAP_KINDS = (
     "building_no_responsible", "beyond_service_radius",
 )
 
+# holes are looked for after overlaps and overhangs, whose presence they consult
+_RUN_ORDER = ("grid_overlap", "grid_outside_community",
+              *(k for k in GAP_KINDS if k not in ("grid_overlap", "grid_outside_community")))
+
 # kind → (severity, what would fix it)
 GAP_INFO: dict[str, tuple[str, str]] = {
     "grid_hole": ("high", "把空白区域划入相邻网格或新建网格，做到全面覆盖、不留空白"),
@@ -85,7 +89,7 @@ class CoverageReport:
 # --- scope --------------------------------------------------------------------------------------
 
 _SCOPE_SQL = """
-DROP TABLE IF EXISTS cov_regions, cov_communities, cov_b, cov_centres;
+DROP TABLE IF EXISTS cov_regions, cov_communities, cov_b, cov_centres, cov_in, cov_grids;
 CREATE TEMP TABLE cov_regions ON COMMIT DROP AS
 WITH RECURSIVE sub(code) AS (
     SELECT code FROM regions WHERE %(region)s::text IS NULL OR code = %(region)s
@@ -101,8 +105,27 @@ SELECT b.id, b.code, coalesce(b.name, b.code, b.id::text) AS name, b.community_c
        ST_Transform(ST_PointOnSurface(b.geom), %(srid)s) AS pt_m
 FROM buildings b JOIN cov_communities c ON c.code = b.community_code;
 CREATE INDEX ON cov_b USING gist (pt);
-CREATE INDEX ON cov_b USING gist (pt_m);
 CREATE INDEX ON cov_b (id);
+CREATE INDEX ON cov_b USING gist (geom);
+-- the grids of the communities in scope, with their area
+CREATE TEMP TABLE cov_grids ON COMMIT DROP AS
+SELECT g.id, g.code, g.layer, g.community_code, g.geom,
+       ST_Area(ST_Transform(g.geom, %(srid)s)) AS area_m2
+FROM grids g JOIN cov_communities c ON c.code = g.community_code;
+CREATE INDEX ON cov_grids USING gist (geom);
+CREATE INDEX ON cov_grids (layer, code);
+-- building (by its point on surface) in grid, and whether the grid covers the whole footprint;
+-- grid-driven so each grid polygon is prepared once for all its buildings
+CREATE TEMP TABLE cov_in ON COMMIT DROP AS
+SELECT x.bid, g.layer, g.id AS gid, x.covered
+FROM grids g
+CROSS JOIN LATERAL (
+    SELECT b.id AS bid, ST_Covers(g.geom, b.geom) AS covered
+    FROM cov_b b WHERE ST_Intersects(g.geom, b.pt)
+) x
+WHERE g.geom && (SELECT ST_Extent(geom) FROM cov_communities);
+CREATE INDEX ON cov_in (bid, layer);
+CREATE INDEX ON cov_in (gid);
 CREATE TEMP TABLE cov_centres ON COMMIT DROP AS
 SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
        coalesce(radius_m::float8, CASE level WHEN 'street' THEN %(r_street)s
@@ -110,7 +133,7 @@ SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
            ELSE %(r_building)s END) AS r
 FROM service_centers WHERE status = 'existing';
 CREATE INDEX ON cov_centres USING gist (g);
-ANALYZE cov_b; ANALYZE cov_centres; ANALYZE cov_communities;
+ANALYZE cov_b; ANALYZE cov_centres; ANALYZE cov_communities; ANALYZE cov_in; ANALYZE cov_grids;
 """
 
 # --- one SELECT per gap kind: (layer, region_code, object_type, object_id, object_code,
@@ -118,11 +141,24 @@ ANALYZE cov_b; ANALYZE cov_centres; ANALYZE cov_communities;
 
 _GAP_SQL: dict[str, str] = {}
 
+# Area bookkeeping first: when a community's grids neither overlap nor overhang, their union's
+# area is the sum of their areas, so a community whose area equals that sum has no hole and the
+# costly union is skipped. (Overlaps and overhangs are found before holes; see GAP_KINDS order.)
 _GAP_SQL["grid_hole"] = f"""
+WITH suspect AS (
+    SELECT c.code, l.layer, l.lname
+    FROM cov_communities c CROSS JOIN {LAYER_NAMES}
+    WHERE c.geom IS NOT NULL AND (
+        ST_Area(ST_Transform(c.geom, %(srid)s)) - coalesce((SELECT sum(g.area_m2) FROM cov_grids g
+            WHERE g.community_code = c.code AND g.layer = l.layer), 0) > %(min_area)s
+        OR EXISTS (SELECT 1 FROM coverage_gaps x WHERE x.region_code = c.code
+                   AND x.layer = l.layer
+                   AND x.kind IN ('grid_overlap', 'grid_outside_community')))
+)
 SELECT l.layer, c.code, 'community', NULL::int, c.code::text,
        format('%%s有 %%s m² 未划入任何%%s', c.name, round(m.a)::bigint, l.lname),
        jsonb_build_object('area_m2', round(m.a::numeric, 1)), h.geom
-FROM cov_communities c CROSS JOIN {LAYER_NAMES}
+FROM suspect l JOIN cov_communities c USING (code)
 CROSS JOIN LATERAL (
     SELECT (ST_Dump(ST_CollectionExtract(ST_Difference(c.geom, coalesce(
         (SELECT ST_Union(g.geom) FROM grids g
@@ -130,7 +166,7 @@ CROSS JOIN LATERAL (
         ST_SetSRID('POLYGON EMPTY'::geometry, 4326))), 3))).geom
 ) h
 CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(h.geom, %(srid)s)) AS a) m
-WHERE c.geom IS NOT NULL AND m.a > %(min_area)s
+WHERE m.a > %(min_area)s
 """
 
 _GAP_SQL["grid_overlap"] = """
@@ -138,9 +174,10 @@ SELECT a.layer, a.community_code, 'grid', a.id, a.code::text,
        format('网格 %%s 与 %%s 重叠 %%s m²', a.code, b.code, round(m.a)::bigint),
        jsonb_build_object('other_grid_id', b.id, 'other_grid_code', b.code,
                           'area_m2', round(m.a::numeric, 1)), x.geom
-FROM grids a JOIN cov_communities c ON c.code = a.community_code
+FROM cov_grids a
 JOIN grids b ON b.layer = a.layer AND b.id > a.id AND b.geom && a.geom
-    AND ST_Relate(a.geom, b.geom, '2********')
+    AND (ST_Overlaps(a.geom, b.geom) OR ST_Contains(a.geom, b.geom)
+         OR ST_Within(a.geom, b.geom))
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom) x
 CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(x.geom, %(srid)s)) AS a) m
 WHERE m.a > %(min_area)s
@@ -150,10 +187,12 @@ _GAP_SQL["grid_outside_community"] = """
 SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
        format('网格 %%s 有 %%s m² 超出%%s范围', g.code, round(m.a)::bigint, c.name),
        jsonb_build_object('area_m2', round(m.a::numeric, 1)), x.geom
-FROM grids g JOIN cov_communities c ON c.code = g.community_code
+FROM cov_communities c
+JOIN LATERAL (SELECT * FROM cov_grids g WHERE g.community_code = c.code
+              AND NOT ST_Covers(c.geom, g.geom)) g ON true
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(g.geom, c.geom), 3) AS geom) x
 CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(x.geom, %(srid)s)) AS a) m
-WHERE c.geom IS NOT NULL AND NOT ST_CoveredBy(g.geom, c.geom) AND m.a > %(min_area)s
+WHERE c.geom IS NOT NULL AND m.a > %(min_area)s
 """
 
 _GAP_SQL["building_no_grid"] = f"""
@@ -161,16 +200,20 @@ SELECT l.layer, b.community_code, 'building', b.id, b.code,
        format('楼栋 %%s（%%s 户 %%s 人）不在任何%%s内', b.name, b.households, b.residents, l.lname),
        jsonb_build_object('households', b.households, 'residents', b.residents), b.geom
 FROM cov_b b CROSS JOIN {LAYER_NAMES}
-WHERE NOT EXISTS (SELECT 1 FROM grids g WHERE g.layer = l.layer AND ST_Intersects(g.geom, b.pt))
+WHERE NOT EXISTS (SELECT 1 FROM cov_in i WHERE i.bid = b.id AND i.layer = l.layer)
 """
 
 _GAP_SQL["building_split"] = """
-WITH pairs AS (
-    SELECT b.id, g.layer, g.id AS grid_id, g.code, b.geom AS bgeom, g.geom AS ggeom
-    FROM cov_b b JOIN grids g ON ST_Intersects(g.geom, b.geom)
+WITH candidates AS (  -- buildings that no grid of the layer holds whole
+    SELECT b.id, b.geom, l.layer FROM cov_b b CROSS JOIN (VALUES ('governance'), ('party')) l(layer)
+    WHERE NOT EXISTS (SELECT 1 FROM cov_in i WHERE i.bid = b.id AND i.layer = l.layer
+                      AND i.covered)
+), pairs AS (
+    SELECT c.id, g.layer, g.id AS grid_id, g.code, c.geom AS bgeom, g.geom AS ggeom
+    FROM candidates c JOIN grids g ON g.layer = c.layer AND ST_Intersects(g.geom, c.geom)
 ), multi AS (
     SELECT p.*, ST_Area(ST_Transform(ST_Intersection(p.ggeom, p.bgeom), %(srid)s)) AS a,
-           ST_CoveredBy(p.bgeom, p.ggeom) AS covered
+           ST_Covers(p.ggeom, p.bgeom) AS covered
     FROM pairs p JOIN (SELECT id, layer FROM pairs GROUP BY 1, 2 HAVING count(*) > 1) m
         USING (id, layer)
 ), split AS (
@@ -187,6 +230,12 @@ FROM split s JOIN cov_b b ON b.id = s.id
 """
 
 _GAP_SQL["layer_mismatch"] = """
+WITH todo AS MATERIALIZED (
+    -- a grid whose twin (same code, other layer) has exactly the same vertices has IoU 1
+    SELECT g.* FROM cov_grids g
+    WHERE NOT EXISTS (SELECT 1 FROM cov_grids t WHERE t.layer <> g.layer AND t.code = g.code
+                      AND ST_OrderingEquals(t.geom, g.geom))
+)
 SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
        format('%%s %%s 与%%s不重合（最大重合度 IoU %%s）',
               CASE g.layer WHEN 'party' THEN '党建网格' ELSE '综治网格' END, g.code,
@@ -194,12 +243,11 @@ SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
               to_char(coalesce(m.iou, 0), 'FM0.00')),
        jsonb_build_object('iou', round(coalesce(m.iou, 0)::numeric, 3),
                           'best_match_code', m.code), g.geom
-FROM grids g JOIN cov_communities c ON c.code = g.community_code
+FROM todo g
 LEFT JOIN LATERAL (
-    SELECT o.code, CASE WHEN ST_OrderingEquals(o.geom, g.geom) THEN 1.0
-                        ELSE ST_Area(ST_Intersection(o.geom, g.geom))
-                             / ST_Area(ST_Union(o.geom, g.geom)) END AS iou
+    SELECT o.code, i.a / (ST_Area(o.geom) + ST_Area(g.geom) - i.a) AS iou
     FROM grids o
+    CROSS JOIN LATERAL (SELECT ST_Area(ST_Intersection(o.geom, g.geom)) AS a) i
     WHERE o.layer <> g.layer AND o.community_code = g.community_code AND o.geom && g.geom
     ORDER BY iou DESC LIMIT 1
 ) m ON true
@@ -209,13 +257,11 @@ WHERE coalesce(m.iou, 0) < %(iou_min)s
 _GAP_SQL["grid_households_norm"] = """
 WITH hh AS (
     SELECT g.id, coalesce(sum(b.households), 0) AS h, count(b.id) AS n
-    FROM grids g JOIN cov_communities c ON c.code = g.community_code
-    LEFT JOIN buildings b ON b.grid_id = g.id
+    FROM cov_grids g LEFT JOIN buildings b ON b.grid_id = g.id
     WHERE g.layer = 'governance' GROUP BY g.id
     UNION ALL
     SELECT g.id, coalesce(sum(b.households), 0), count(b.id)
-    FROM grids g JOIN cov_communities c ON c.code = g.community_code
-    LEFT JOIN cov_b b ON ST_Intersects(g.geom, b.pt)
+    FROM cov_grids g LEFT JOIN cov_in i ON i.gid = g.id LEFT JOIN cov_b b ON b.id = i.bid
     WHERE g.layer = 'party' GROUP BY g.id
 )
 SELECT g.layer, g.community_code, 'grid', g.id, g.code::text,
@@ -460,7 +506,7 @@ def run_coverage(conn: Connection, *, region: str | None = None,
         cur.execute(_SCOPE_SQL, params)
         cur.execute("DELETE FROM coverage_gaps WHERE region_code IN (SELECT code FROM cov_regions)")
         cur.execute("DELETE FROM coverage_kpis WHERE region_code IN (SELECT code FROM cov_regions)")
-        for kind in GAP_KINDS:
+        for kind in _RUN_ORDER:
             severity, remedy = GAP_INFO[kind]
             cur.execute(_INSERT.format(select=_GAP_SQL[kind]),
                         {**params, "kind": kind, "severity": severity, "remedy": remedy})

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from shapely.geometry import LineString, Polygon, box
+import shapely
+from shapely.geometry import LineString, Polygon
 
 from gis.demo import names
 from gis.demo.layout import Cell, Footprint, pack_rows, setbacks_for, split_rect
@@ -185,7 +186,6 @@ def build_layout(rng: np.random.Generator) -> DistrictLayout:
     """
     out = DistrictLayout()
     for spec in COMMUNITIES:
-        out.communities[spec.code] = box(*spec.rect)
         cells = [Cell(r, setbacks_for(r, spec.rect)) for r in split_rect(spec.rect, spec.nx,
                                                                           spec.ny)]
         if spec.code == OVERLAP[0]:
@@ -207,6 +207,12 @@ def build_layout(rng: np.random.Generator) -> DistrictLayout:
         else:
             _ordinary_cells(rng, spec, cells)
         out.cells[spec.code] = cells
+        # the union keeps every cell corner as a vertex, so grid and community edges share
+        # their vertices exactly (and still do after conversion to degrees)
+        pieces = [c.polygon for c in cells]
+        if spec.code in out.hole_cells:
+            pieces.append(out.hole_cells[spec.code].polygon)
+        out.communities[spec.code] = shapely.union_all(pieces)
         for cell in cells + ([out.hole_cells[spec.code]] if spec.code in out.hole_cells else []):
             x0, _, x1, _ = cell.rect
             out.path_lines.extend(LineString([(x0, y), (x1, y)]) for y in cell.path_ys)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 
 import numpy as np
 import psycopg2.extensions
 import shapely
 from psycopg2 import sql
-from psycopg2.extras import execute_values
 from pyproj import Transformer
 
 from gis.config import Norms, get_settings
 from gis.demo import build, district, layout, organisation, planted
+from gis.demo.scale import replicate
 
 # tables the demo fills, in foreign-key order
 TABLES = ("regions", "grids", "buildings", "party_orgs", "members", "member_buildings",
@@ -44,11 +45,14 @@ _COLUMNS = {
 }
 _MULTI = {"regions", "grids", "buildings", "grid_history"}
 _DENSIFY = {"regions", "grids", "grid_history"}
-_DENSIFY_M = 12.5
+_DENSIFY_M = 50.0
 
 
-def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = None
-               ) -> build.DemoData:
+CITY_COPIES = 30  # `--scale city`: 30 districts side by side, about 10,000 buildings
+
+
+def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = None,
+               copies: int | None = None) -> build.DemoData:
     """Generate the demo district.
 
     Parameters
@@ -56,15 +60,20 @@ def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = 
     seed
         Random seed: the same seed gives the same rows.
     scale
-        ``district`` (7 communities in 2 streets) or ``community`` (桃源社区 alone).
+        ``district`` (7 communities in 2 streets), ``community`` (桃源社区 alone) or ``city``
+        (the district repeated ``copies`` times under new codes, for scale and benchmarks).
     norms
         Planning norms used to decide building groups and to compute the planted gaps.
+    copies
+        Districts in a ``city`` (default 30, about 10,000 buildings).
 
     Returns
     -------
     DemoData
         Rows per table with ids; geometries in EPSG:4326; ``planted`` lists every gap.
     """
+    if scale not in ("community", "district", "city"):
+        raise ValueError(f"unknown demo scale {scale!r}: use community, district or city")
     norms = norms or get_settings().norms
     rng = np.random.default_rng(seed)
     data = build.DemoData()
@@ -82,8 +91,8 @@ def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = 
     data.planted = planted.compute_planted(data, norms)
     if scale == "community":
         _keep_community(data, district.TAOYUAN)
-    elif scale != "district":
-        raise ValueError(f"unknown demo scale {scale!r}: use community or district")
+    elif scale == "city":
+        data = replicate(data, copies or CITY_COPIES)
     _to_lonlat(data)
     data.tables["demo_planted_gaps"] = data.planted
     return data
@@ -137,22 +146,47 @@ def _to_lonlat(data: build.DemoData) -> None:
         return np.column_stack([lon, lat])
 
     for table, rows in data.tables.items():
-        for row in rows:
-            if row.get("geom") is not None:
-                geom = row["geom"]
-                if table in _DENSIFY:
-                    # a straight metric edge is slightly curved in degrees: vertices every few
-                    # metres keep shared edges of communities and grids shared after conversion
-                    geom = shapely.segmentize(geom, _DENSIFY_M)
-                row["geom"] = shapely.transform(geom, convert)
+        present = [r for r in rows if r.get("geom") is not None]
+        if not present:
+            continue
+        geoms = np.array([r["geom"] for r in present], dtype=object)
+        if table in _DENSIFY:
+            # a straight metric edge is slightly curved in degrees: vertices every few metres
+            # keep the shared edges of communities and grids shared after conversion
+            geoms = shapely.segmentize(geoms, _DENSIFY_M)
+        for row, geom in zip(present, shapely.transform(geoms, convert), strict=True):
+            row["geom"] = geom
 
 
-def _wkb(geom, table: str) -> str | None:
-    if geom is None:
-        return None
-    if table in _MULTI and geom.geom_type == "Polygon":
-        geom = shapely.MultiPolygon([geom])
-    return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
+def _wkb_column(rows: list[dict], table: str) -> list[str | None]:
+    """Hex EWKB of every row's geometry (vectorised), Polygons promoted where columns are Multi."""
+    geoms = [r.get("geom") for r in rows]
+    if table in _MULTI:
+        geoms = [shapely.MultiPolygon([g]) if g is not None and g.geom_type == "Polygon" else g
+                 for g in geoms]
+    arr = shapely.set_srid(np.array(geoms, dtype=object), 4326)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+_NULL = r"\N"  # COPY's NULL marker (no demo value looks like it)
+
+
+def _copy_rows(cur, table: str, rows: list[dict]) -> None:
+    """Bulk-load rows with COPY (CSV, with ``_NULL`` standing for NULL)."""
+    cols = _COLUMNS[table]
+    wkb = _wkb_column(rows, table) if "geom" in cols else None
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for i, r in enumerate(rows):
+        writer.writerow([
+            (wkb[i] if wkb[i] is not None else _NULL) if c == "geom"
+            else _NULL if r.get(c) is None else ("t" if r[c] is True else "f" if r[c] is False
+                                                else r[c])
+            for c in cols])
+    buf.seek(0)
+    cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, cols)),
+        sql.Literal(_NULL)).as_string(cur), buf)
 
 
 def load_demo(conn: psycopg2.extensions.connection, data: build.DemoData, *,
@@ -191,24 +225,12 @@ def load_demo(conn: psycopg2.extensions.connection, data: build.DemoData, *,
         counts = {}
         for table in TABLES:
             rows = data.tables.get(table, [])
-            cols = _COLUMNS[table]
-            values = [tuple(_wkb(r[c], table) if c == "geom" else r.get(c) for c in cols)
-                      for r in rows]
-            if values:
-                execute_values(cur, sql.SQL("INSERT INTO {} ({}) VALUES %s").format(
-                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, cols))
-                ).as_string(cur), values, page_size=2000)
-            counts[table] = len(values)
-            if "id" in cols:
+            if rows:
+                _copy_rows(cur, table, rows)
+            counts[table] = len(rows)
+            if "id" in _COLUMNS[table]:
                 cur.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
                             f"GREATEST((SELECT max(id) FROM {table}), 1))", (table,))
         cur.execute("ANALYZE")
     return counts
 
-
-def planted_summary(data: build.DemoData) -> str:
-    """The planted gaps counted by kind, as JSON (for the CLI)."""
-    counts: dict[str, int] = {}
-    for p in data.planted:
-        counts[p["kind"]] = counts.get(p["kind"], 0) + 1
-    return json.dumps(counts, ensure_ascii=False, sort_keys=True)
