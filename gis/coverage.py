@@ -106,7 +106,6 @@ SELECT b.id, b.code, coalesce(b.name, b.code, b.id::text) AS name, b.community_c
 FROM buildings b JOIN cov_communities c ON c.code = b.community_code;
 CREATE INDEX ON cov_b USING gist (pt);
 CREATE INDEX ON cov_b (id);
-CREATE INDEX ON cov_b USING gist (geom);
 -- the grids of the communities in scope, with their area
 CREATE TEMP TABLE cov_grids ON COMMIT DROP AS
 SELECT g.id, g.code, g.layer, g.community_code, g.geom,
@@ -133,7 +132,9 @@ SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
            ELSE %(r_building)s END) AS r
 FROM service_centers WHERE status = 'existing';
 CREATE INDEX ON cov_centres USING gist (g);
-ANALYZE cov_b; ANALYZE cov_centres; ANALYZE cov_communities; ANALYZE cov_in; ANALYZE cov_grids;
+-- statistics only where the plans need them (those of footprints cost a quarter second per 10⁵)
+ANALYZE cov_b (id, community_code, kind, households, residents, pt);
+ANALYZE cov_centres; ANALYZE cov_communities; ANALYZE cov_in; ANALYZE cov_grids;
 """
 
 # --- one SELECT per gap kind: (layer, region_code, object_type, object_id, object_code,
@@ -145,15 +146,19 @@ _GAP_SQL: dict[str, str] = {}
 # area is the sum of their areas, so a community whose area equals that sum has no hole and the
 # costly union is skipped. (Overlaps and overhangs are found before holes; see GAP_KINDS order.)
 _GAP_SQL["grid_hole"] = f"""
-WITH suspect AS (
+WITH grid_area AS (
+    SELECT community_code AS code, layer, sum(area_m2) AS a FROM cov_grids GROUP BY 1, 2
+), flagged AS (
+    SELECT DISTINCT region_code AS code, layer FROM coverage_gaps
+    WHERE kind IN ('grid_overlap', 'grid_outside_community')
+      AND region_code IN (SELECT code FROM cov_communities)
+), suspect AS (
     SELECT c.code, l.layer, l.lname
     FROM cov_communities c CROSS JOIN {LAYER_NAMES}
-    WHERE c.geom IS NOT NULL AND (
-        ST_Area(ST_Transform(c.geom, %(srid)s)) - coalesce((SELECT sum(g.area_m2) FROM cov_grids g
-            WHERE g.community_code = c.code AND g.layer = l.layer), 0) > %(min_area)s
-        OR EXISTS (SELECT 1 FROM coverage_gaps x WHERE x.region_code = c.code
-                   AND x.layer = l.layer
-                   AND x.kind IN ('grid_overlap', 'grid_outside_community')))
+    LEFT JOIN grid_area ga ON ga.code = c.code AND ga.layer = l.layer
+    LEFT JOIN flagged f ON f.code = c.code AND f.layer = l.layer
+    WHERE c.geom IS NOT NULL AND (f.code IS NOT NULL
+        OR ST_Area(ST_Transform(c.geom, %(srid)s)) - coalesce(ga.a, 0) > %(min_area)s)
 )
 SELECT l.layer, c.code, 'community', NULL::int, c.code::text,
        format('%%s有 %%s m² 未划入任何%%s', c.name, round(m.a)::bigint, l.lname),
@@ -175,12 +180,19 @@ SELECT a.layer, a.community_code, 'grid', a.id, a.code::text,
        jsonb_build_object('other_grid_id', b.id, 'other_grid_code', b.code,
                           'area_m2', round(m.a::numeric, 1)), x.geom
 FROM cov_grids a
-JOIN grids b ON b.layer = a.layer AND b.id > a.id AND b.geom && a.geom
-    AND (ST_Overlaps(a.geom, b.geom) OR ST_Contains(a.geom, b.geom)
-         OR ST_Within(a.geom, b.geom))
+-- only the GiST index finds the neighbours ("OFFSET 0" keeps the layer and id tests out of
+-- the index scan: a BitmapAnd with half the table per grid is not a plan)
+CROSS JOIN LATERAL (SELECT b.id, b.code, b.layer, b.geom FROM grids b
+                    WHERE b.geom && a.geom OFFSET 0) b
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom) x
 CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(x.geom, %(srid)s)) AS a) m
-WHERE m.a > %(min_area)s
+WHERE b.layer = a.layer AND b.id > a.id
+  -- interiors can only meet where the bounding boxes overlap with an area, which grids that
+  -- merely share an edge or a corner do not (cheap: the boxes are stored with the geometries)
+  AND ST_XMax(b.geom) > ST_XMin(a.geom) AND ST_XMin(b.geom) < ST_XMax(a.geom)
+  AND ST_YMax(b.geom) > ST_YMin(a.geom) AND ST_YMin(b.geom) < ST_YMax(a.geom)
+  -- interiors meet in an area: overlap, containment or equality, in one DE-9IM test
+  AND ST_Relate(a.geom, b.geom, '2********') AND m.a > %(min_area)s
 """
 
 _GAP_SQL["grid_outside_community"] = """
@@ -354,21 +366,25 @@ WHERE (s.n < %(branch_min)s AND NOT s.kind = ANY(%(joint_kinds)s))
    OR (s.n >= %(committee_min)s AND NOT s.has_committee)
 """
 
+# the buildings beyond every radius first, then the nearest centre of those few only
 _GAP_SQL["beyond_service_radius"] = """
+WITH beyond AS MATERIALIZED (
+    SELECT b.* FROM cov_b b
+    WHERE b.residents > 0 AND NOT EXISTS (
+        SELECT 1 FROM cov_centres c
+        WHERE c.g && ST_Expand(b.pt_m, %(r_max)s) AND ST_DWithin(c.g, b.pt_m, c.r))
+)
 SELECT NULL, b.community_code, 'building', b.id, b.code,
        format('楼栋 %%s 的 %%s 名居民距最近的%%s %%s 米，超出所有党群服务中心（站）的服务半径',
               b.name, b.residents, n.name, round(n.d)::bigint),
        jsonb_build_object('residents', b.residents, 'nearest_center_id', n.id,
                           'nearest_center', n.name, 'distance_m', round(n.d::numeric, 1),
                           'radius_m', n.r, 'distance_mode', 'straight'), b.geom
-FROM cov_b b
+FROM beyond b
 LEFT JOIN LATERAL (
     SELECT c.id, c.name, c.r, ST_Distance(c.g, b.pt_m) AS d
     FROM cov_centres c ORDER BY c.g <-> b.pt_m LIMIT 1
 ) n ON true
-WHERE b.residents > 0 AND NOT EXISTS (
-    SELECT 1 FROM cov_centres c
-    WHERE c.g && ST_Expand(b.pt_m, %(r_max)s) AND ST_DWithin(c.g, b.pt_m, c.r))
 """
 
 _INSERT = """
@@ -392,7 +408,7 @@ WITH b AS (
 ), g AS (
     SELECT community_code AS code, count(*) FILTER (WHERE layer = 'governance') AS gov,
            count(*) FILTER (WHERE layer = 'party') AS party
-    FROM grids GROUP BY 1
+    FROM cov_grids GROUP BY 1
 ), tn AS (
     SELECT b.community_code AS code, count(DISTINCT b.id) AS n
     FROM cov_b b JOIN units u ON u.building_id = b.id
@@ -403,39 +419,44 @@ WITH b AS (
            coalesce(sum((details ->> 'residents')::int), 0) AS res
     FROM coverage_gaps WHERE region_code IN (SELECT code FROM cov_communities)
     GROUP BY 1, 2, 3
-), tn_gap AS (
-    SELECT region_code AS code, count(DISTINCT (details ->> 'building_id')) AS n
-    FROM coverage_gaps WHERE kind = 'unit_no_party_org'
-      AND details ->> 'building_kind' IN ('office', 'park', 'market') GROUP BY 1
+), pivot AS (
+    SELECT code,
+        sum(res) FILTER (WHERE kind = 'building_no_grid' AND layer = 'governance') AS res_no_gov,
+        sum(res) FILTER (WHERE kind = 'building_no_grid' AND layer = 'party') AS res_no_party,
+        sum(objects) FILTER (WHERE kind = 'grid_no_head') AS no_head,
+        sum(objects) FILTER (WHERE kind = 'grid_no_worker') AS no_worker,
+        sum(objects) FILTER (WHERE kind = 'grid_no_branch') AS no_branch,
+        sum(objects) FILTER (WHERE kind = 'building_no_group') AS no_group,
+        sum(objects) FILTER (WHERE kind = 'building_no_responsible') AS no_responsible,
+        sum(res) FILTER (WHERE kind = 'beyond_service_radius') AS res_beyond
+    FROM gap GROUP BY code
 ), counts AS (
     SELECT code, jsonb_object_agg(kind, n) AS j
     FROM (SELECT code, kind, sum(n) AS n FROM gap GROUP BY 1, 2) x GROUP BY 1
+), tn_gap AS (
+    SELECT region_code AS code, count(DISTINCT (details ->> 'building_id')) AS n
+    FROM coverage_gaps WHERE kind = 'unit_no_party_org'
+      AND region_code IN (SELECT code FROM cov_communities)
+      AND details ->> 'building_kind' IN ('office', 'park', 'market') GROUP BY 1
 )
 SELECT c.code, coalesce(b.n, 0), coalesce(b.hh, 0), coalesce(b.res, 0),
-    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
-        AND kind = 'building_no_grid' AND layer = 'governance'), 0),
-    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
-        AND kind = 'building_no_grid' AND layer = 'party'), 0),
+    coalesce(b.res, 0) - coalesce(p.res_no_gov, 0),
+    coalesce(b.res, 0) - coalesce(p.res_no_party, 0),
     coalesce(g.gov, 0),
-    coalesce(g.gov, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
-        AND kind = 'grid_no_head'), 0),
-    coalesce(g.gov, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
-        AND kind = 'grid_no_worker'), 0),
+    coalesce(g.gov, 0) - coalesce(p.no_head, 0),
+    coalesce(g.gov, 0) - coalesce(p.no_worker, 0),
     coalesce(g.party, 0),
-    coalesce(g.party, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
-        AND kind = 'grid_no_branch'), 0),
+    coalesce(g.party, 0) - coalesce(p.no_branch, 0),
     coalesce(tn.n, 0), coalesce(tn.n, 0) - coalesce(tn_gap.n, 0),
     coalesce(b.homes, 0), coalesce(b.big, 0),
-    coalesce(b.big, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
-        AND kind = 'building_no_group'), 0),
-    coalesce(b.homes, 0) - coalesce((SELECT objects FROM gap WHERE gap.code = c.code
-        AND kind = 'building_no_responsible'), 0),
-    coalesce(b.res, 0) - coalesce((SELECT res FROM gap WHERE gap.code = c.code
-        AND kind = 'beyond_service_radius'), 0),
+    coalesce(b.big, 0) - coalesce(p.no_group, 0),
+    coalesce(b.homes, 0) - coalesce(p.no_responsible, 0),
+    coalesce(b.res, 0) - coalesce(p.res_beyond, 0),
     coalesce(counts.j, '{}'::jsonb)
 FROM cov_communities c
 LEFT JOIN b ON b.code = c.code LEFT JOIN g ON g.code = c.code LEFT JOIN tn ON tn.code = c.code
-LEFT JOIN tn_gap ON tn_gap.code = c.code LEFT JOIN counts ON counts.code = c.code
+LEFT JOIN tn_gap ON tn_gap.code = c.code LEFT JOIN pivot p ON p.code = c.code
+LEFT JOIN counts ON counts.code = c.code
 """
 
 KPI_COUNTS = ("buildings", "households", "residents", "residents_in_governance_grid",

@@ -266,3 +266,28 @@ def test_cli_json_lists_exactly_the_planted_gaps(database_factory):
     text = subprocess.run([gridmap, "coverage", "--region", "530103002004"], capture_output=True,
                           text=True, env=env, check=True).stdout
     assert "网格重叠" in text and "交三桥社区" in text
+
+
+def test_city_scale_copies_are_found_like_the_district(database_factory):
+    """Three copies of the district: every planted gap in each, and the same KPIs in each."""
+    url = database_factory("covcity")
+    conn = psycopg2.connect(url)
+    try:
+        data = build_demo(seed=2, scale="city", copies=3)
+        codes = [r["code"] for r in data.tables["buildings"]]
+        assert len(codes) == len(set(codes))
+        load_demo(conn, data)
+        report = run_coverage(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT kind, layer, object_id FROM demo_planted_gaps")
+            planted = sorted(cur.fetchall(), key=str)
+        found = sorted(((g["kind"], g["layer"], g["object_id"]) for g in report.gaps), key=str)
+        assert found == planted
+        # copy 0 keeps 盘龙区's streets; copies 1 and 2 are streets 001–004 of district 530110
+        first = [load_report(conn, region=s).kpis for s in ("530103001000", "530103002000")]
+        for street_pair in (("530110001000", "530110002000"), ("530110003000", "530110004000")):
+            assert [load_report(conn, region=s).kpis for s in street_pair] == first
+        counts = load_report(conn, region="530110000000").kpis
+        assert counts["buildings"] * 3 == report.kpis["buildings"] * 2
+    finally:
+        conn.close()

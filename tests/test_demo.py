@@ -106,20 +106,19 @@ def test_grids_tile_communities_except_the_planted_holes_and_overlaps(demo_conn,
             SELECT r.code, ST_Area(ST_Difference(r.geom, ST_Union(g.geom))::geography)
             FROM regions r JOIN grids g ON g.community_code = r.code AND g.layer = %s
             GROUP BY r.code, r.geom""", (layer,))
-        holes = {code: area for code, area in cur.fetchall() if area > 1}
+        holes = {code: area for code, area in cur.fetchall() if area > 0}
         cur.execute("SELECT region_code FROM demo_planted_gaps WHERE kind='grid_hole' AND layer=%s",
                     (layer,))
         assert sorted(holes) == sorted(r[0] for r in cur.fetchall())
         assert list(holes.values()) == [pytest.approx(21_000, rel=0.01)]
+        # exact: neighbouring grids share their edges, not even a sliver between them
         overlapping = ids(demo_conn, """
             SELECT a.id FROM grids a JOIN grids b ON a.id < b.id AND a.layer = b.layer
-             AND a.community_code = b.community_code AND ST_Intersects(a.geom, b.geom)
-            WHERE a.layer = %s AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > 1""",
-                          (layer,))
+             AND ST_Relate(a.geom, b.geom, '2********') WHERE a.layer = %s""", (layer,))
         assert overlapping == planted(demo_conn, "grid_overlap", layer)
         outside = ids(demo_conn, """
             SELECT g.id FROM grids g JOIN regions r ON r.code = g.community_code
-            WHERE g.layer = %s AND ST_Area(ST_Difference(g.geom, r.geom)::geography) > 1""",
+            WHERE g.layer = %s AND NOT ST_Covers(r.geom, g.geom)""",
                       (layer,))
         assert outside == []
 

@@ -44,8 +44,8 @@ _COLUMNS = {
                           "region_code", "note"),
 }
 _MULTI = {"regions", "grids", "buildings", "grid_history"}
-_DENSIFY = {"regions", "grids", "grid_history"}
-_DENSIFY_M = 50.0
+_NODED = ("regions", "grids", "grid_history")
+_NODE_TOLERANCE_M = 1e-6
 
 
 CITY_COPIES = 30  # `--scale city`: 30 districts side by side, about 10,000 buildings
@@ -89,6 +89,7 @@ def build_demo(*, seed: int = 1, scale: str = "district", norms: Norms | None = 
                                   "layer": g["layer"], "geom": g["geom"],
                                   "changed_by": "gridmap demo", "action": "import"})
     data.planted = planted.compute_planted(data, norms)
+    _node_boundaries(data)
     if scale == "community":
         _keep_community(data, district.TAOYUAN)
     elif scale == "city":
@@ -135,6 +136,23 @@ def _keep_community(data: build.DemoData, code: str) -> None:
     data.planted = [p for p in data.planted if p["region_code"] in chain]
 
 
+def _node_boundaries(data: build.DemoData) -> None:
+    """Give every region and grid polygon a vertex wherever another one's corner touches it.
+
+    Grids split a community in rows and columns, so one grid's edge can run past a corner of
+    its neighbour (a T-junction). A straight metric edge is very slightly curved in degrees, so
+    after conversion such edges would no longer coincide and leave slivers of a few nanometres
+    between grids. With the corners noded, neighbouring polygons share every vertex and so stay
+    exactly edge to edge in EPSG:4326.
+    """
+    rows = [r for table in _NODED for r in data.tables.get(table, [])
+            if r.get("geom") is not None]
+    geoms = np.array([r["geom"] for r in rows], dtype=object)
+    corners = shapely.multipoints(np.unique(shapely.get_coordinates(geoms), axis=0))
+    for row, geom in zip(rows, shapely.snap(geoms, corners, _NODE_TOLERANCE_M), strict=True):
+        row["geom"] = geom
+
+
 def _to_lonlat(data: build.DemoData) -> None:
     """Place the metric layout at ORIGIN_LONLAT and convert every geometry to EPSG:4326."""
     to_metric = Transformer.from_crs(4326, layout.METRIC_EPSG, always_xy=True)
@@ -145,15 +163,11 @@ def _to_lonlat(data: build.DemoData) -> None:
         lon, lat = to_lonlat.transform(coords[:, 0] + ox, coords[:, 1] + oy)
         return np.column_stack([lon, lat])
 
-    for table, rows in data.tables.items():
+    for rows in data.tables.values():
         present = [r for r in rows if r.get("geom") is not None]
         if not present:
             continue
         geoms = np.array([r["geom"] for r in present], dtype=object)
-        if table in _DENSIFY:
-            # a straight metric edge is slightly curved in degrees: vertices every few metres
-            # keep the shared edges of communities and grids shared after conversion
-            geoms = shapely.segmentize(geoms, _DENSIFY_M)
         for row, geom in zip(present, shapely.transform(geoms, convert), strict=True):
             row["geom"] = geom
 
