@@ -17,7 +17,7 @@ demo: system-deps venv db
 	$(BIN)/gridmap serve --host $(HOST) --port $(PORT)
 
 test: system-deps browser-deps venv db
-	$(BIN)/ruff check gis web tests
+	$(BIN)/ruff check gis web tests benchmarks
 	$(BIN)/pytest -q
 
 system-deps:
@@ -39,7 +39,11 @@ db: venv
 	$(BIN)/gridmap db migrate
 
 lint: venv
-	$(BIN)/ruff check gis web tests
+	$(BIN)/ruff check gis web tests benchmarks
+
+# speed, measured outside the test suite (see benchmarks/README.md)
+bench: system-deps venv db
+	$(BIN)/python benchmarks/coverage.py
 
 clean-db: venv
 	-$(BIN)/gridmap db down

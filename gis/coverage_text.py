@@ -1,4 +1,9 @@
-"""Plain-text rendering of a coverage report for the terminal (Chinese labels)."""
+"""Chinese labels of coverage reports, and their plain-text rendering for the terminal.
+
+The labels here are the single source of the Chinese names of gap kinds, KPIs, severities and
+object types: the CLI, the exports (:mod:`gis.io.export`) and the web pages (:mod:`web.i18n`)
+all take them from this module.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,23 @@ SHARE_LABELS = {
     "share_residential_with_group": "大楼栋建党小组", "share_residential_with_responsible":
     "楼栋有责任党员", "share_residents_within_radius": "居民在服务半径内",
 }
+
+KPI_COUNT_LABELS = {
+    "buildings": "楼栋", "households": "户数", "residents": "人口",
+    "residents_in_governance_grid": "综治网格内人口", "residents_in_party_grid": "党建网格内人口",
+    "grids": "综治网格", "grids_with_head": "有网格长的网格", "grids_with_worker": "有网格员的网格",
+    "party_grids": "党建网格", "party_grids_with_branch": "建有支部的党建网格",
+    "two_new_buildings": "有驻区单位的楼宇/园区/市场",
+    "two_new_buildings_covered": "党组织全覆盖的楼宇/园区/市场",
+    "residential_buildings": "住宅楼", "residential_needing_group": "应建党小组的住宅楼",
+    "residential_with_group": "已建党小组的住宅楼",
+    "residential_with_responsible": "有责任党员的住宅楼",
+    "residents_within_radius": "服务半径内人口",
+}
+SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
+OBJECT_TYPE_LABELS = {"community": "社区", "grid": "网格", "building": "楼栋", "unit": "单位",
+                      "party_org": "党组织"}
+LAYER_LABELS = {"governance": "综治网格", "party": "党建网格"}
 
 
 def _pad(text: str, width: int) -> str:

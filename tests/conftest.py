@@ -90,3 +90,21 @@ def demo_conn(demo_url):
     yield conn
     conn.rollback()
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def coverage_demo_url(database_factory) -> str:
+    """Another copy of the demo district (seed 1), for tests whose pages store coverage results.
+
+    Coverage is not computed yet: the first coverage page or API call computes and stores it.
+    """
+    from gis.demo import build_demo, load_demo
+
+    url = database_factory("coverage")
+    conn = psycopg2.connect(url)
+    try:
+        load_demo(conn, build_demo(seed=1))
+        conn.commit()
+    finally:
+        conn.close()
+    return url

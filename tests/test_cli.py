@@ -76,6 +76,10 @@ def test_errors_name_what_is_wrong_and_exit_non_zero(database_factory, tmp_path)
         cur.execute("SELECT count(*) FROM regions")
         assert cur.fetchone()[0] == 1  # nothing changed
     run("demo", "--force", url=url)
+    misplaced = run("demo", "--copies", "2", url=url, check=False)
+    assert misplaced.returncode != 0 and "--scale city" in misplaced.stderr
+    out = run("demo", "--scale", "city", "--copies", "2", url=url).stdout
+    assert "buildings 684" in out  # two copies of the 342-building district
     conn.close()
     unreachable = run("db", "status", url="postgresql://nobody@127.0.0.1:1/none", check=False)
     assert unreachable.returncode != 0

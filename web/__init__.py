@@ -1,8 +1,9 @@
 """The gridmap web app: an application factory and its blueprints.
 
 ``create_app()`` builds the Flask app; ``gridmap serve`` runs it. Pages live in
-:mod:`web.views`, the JSON API in :mod:`web.api`, the Folium map in :mod:`web.maps`. The app
-reads and writes the database only through :mod:`gis` functions.
+:mod:`web.views`, the JSON API in :mod:`web.api`, the Folium maps in :mod:`web.maps` (home) and
+:mod:`web.coverage_map` (coverage). The app reads and writes the database only through
+:mod:`gis` functions.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""JSON API: ``/api/layers/<layer>`` (GeoJSON) and ``/api/summary``."""
+"""JSON API: ``/api/layers/<layer>`` (GeoJSON), ``/api/summary`` and ``/api/coverage``."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from gis import layers
+from gis import coverage_layers, layers
+from gis.coverage import RegionError, run_coverage
 from web.db import db
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -55,3 +56,31 @@ def summary():
             return jsonify(layers.region_summary(conn, region=region))
     except layers.RegionNotFoundError as err:
         abort(404, description=str(err))
+
+
+@bp.get("/coverage")
+def coverage():
+    """The coverage report of ``?region=CODE``: ``{"region", "kpis", "gaps"}``.
+
+    The stored results are returned; where coverage was never computed under the region, it is
+    computed (and stored) first. 400 for a malformed code, 404 for an unknown region.
+    """
+    region = _filters()["region"]
+    try:
+        with db() as conn:
+            report = coverage_layers.ensure_report(conn, region=region)
+    except (layers.RegionNotFoundError, RegionError) as err:
+        abort(404, description=str(err))
+    return jsonify(report.to_json())
+
+
+@bp.post("/coverage/run")
+def coverage_run():
+    """Recompute coverage under ``?region=CODE``, store it and return the new report."""
+    region = _filters()["region"]
+    try:
+        with db() as conn:
+            report = run_coverage(conn, region=region)
+    except (layers.RegionNotFoundError, RegionError) as err:
+        abort(404, description=str(err))
+    return jsonify(report.to_json())

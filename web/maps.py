@@ -18,7 +18,9 @@ from gis import layers
 from web.assets import localize
 from web.i18n import Labels
 
-__all__ = ["BASEMAPS", "build_map", "fetch_map_data", "legend_html", "render_parts"]
+__all__ = ["BASEMAPS", "add_basemap", "add_centers", "add_geojson", "build_map", "building_rows",
+           "esc", "fetch_map_data", "finish_map", "grid_rows", "legend_html", "new_map", "num",
+           "region_rows", "render_parts", "swatch_box", "swatch_line"]
 
 BASEMAPS = ("none", "osm", "tianditu", "gaode")
 
@@ -69,7 +71,7 @@ TILES = {
 
 # text helpers ------------------------------------------------------------------------------------
 
-def _esc(value: Any) -> str:
+def esc(value: Any) -> str:
     """Escape for HTML, and for the JS template literals folium wraps popup HTML in."""
     return html.escape(str(value)).replace("`", "&#96;").replace("$", "&#36;")
 
@@ -78,10 +80,11 @@ def _names(names: Sequence[str] | None, labels: Labels, suffix: str = "") -> str
     if not names:
         return labels["value.none"]
     sep = "、" if labels.lang == "zh" else ", "
-    return sep.join(_esc(n) + suffix for n in names)
+    return sep.join(esc(n) + suffix for n in names)
 
 
-def _num(value: Any, labels: Labels, unit: str = "") -> str:
+def num(value: Any, labels: Labels, unit: str = "") -> str:
+    """Format a number with thousands separators (one decimal unless whole), or "none"."""
     if value is None:
         return labels["value.none"]
     number = float(value)
@@ -108,15 +111,43 @@ def _popup_fc(fc: Mapping[str, Any], rows: Sequence[tuple[str, Callable[[dict], 
                           "properties": props(f["properties"])} for f in fc["features"]]}
 
 
-def _add_geojson(parent: folium.map.Layer | folium.Map, fc: Mapping[str, Any], *, name: str,
-                 rows: Sequence[tuple[str, str, Callable[[dict], str]]],
-                 style: Callable[[dict], dict], highlight: Callable[[dict], dict] | None = None,
-                 style_key: Callable[[dict], str] | None = None,
-                 tooltip_field: str | None = None, show: bool = True) -> folium.GeoJson:
-    """Add one styled GeoJSON layer with a popup table (field label → text)."""
+def add_geojson(parent: folium.map.Layer | folium.Map, fc: Mapping[str, Any], *, name: str,
+                rows: Sequence[tuple[str, str, Callable[[dict], str]]],
+                style: Callable[[dict], dict], highlight: Callable[[dict], dict] | None = None,
+                style_key: Callable[[dict], str] | None = None,
+                tooltip_field: str | None = None, show: bool = True,
+                **options: Any) -> folium.GeoJson:
+    """Add one styled GeoJSON layer with a popup table (field label → text).
+
+    Parameters
+    ----------
+    parent : folium.Map or layer
+        Where the layer goes.
+    fc : mapping
+        A GeoJSON FeatureCollection; only the popup texts of ``rows`` (and the ids) are kept.
+    name : str
+        The layer's name in the layer control.
+    rows : sequence of (key, label, format)
+        Popup rows: ``format(properties)`` returns the (escaped) HTML of the cell.
+    style, highlight : callable
+        Leaflet path style of a feature, normally and under the mouse.
+    style_key : callable, optional
+        Computes the ``style_key`` property the style functions may look at.
+    tooltip_field : str, optional
+        Key of ``rows`` shown as a hover tooltip.
+    show : bool, default True
+        Whether the layer is on when the page opens.
+    **options
+        Further Leaflet GeoJSON options, e.g. ``pane``.
+
+    Returns
+    -------
+    folium.GeoJson
+        The layer (its ``get_name()`` is the JavaScript variable holding it).
+    """
     data = _popup_fc(fc, [(key, fmt) for key, _, fmt in rows], style_key)
     layer = folium.GeoJson(data, name=name, style_function=style, highlight_function=highlight,
-                           show=show, smooth_factor=0.5)
+                           show=show, smooth_factor=0.5, **options)
     if data["features"]:  # folium's popup checks its fields against the first feature
         layer.add_child(folium.GeoJsonPopup(fields=[k for k, _, _ in rows],
                                             aliases=[label for _, label, _ in rows],
@@ -153,67 +184,70 @@ def fetch_map_data(conn, *, region: str | None = None) -> dict[str, Any]:
 
 # the map -----------------------------------------------------------------------------------------
 
-def _region_rows(labels: Labels, *, street: bool) -> list[tuple[str, str, Callable]]:
+def region_rows(labels: Labels, *, street: bool) -> list[tuple[str, str, Callable]]:
+    """Popup rows of a street (``street=True``) or community outline."""
     rows: list[tuple[str, str, Callable]] = [
-        ("name", labels["field.name"], lambda p: _esc(p["name"])),
-        ("code", labels["field.code"], lambda p: _esc(p["code"])),
+        ("name", labels["field.name"], lambda p: esc(p["name"])),
+        ("code", labels["field.code"], lambda p: esc(p["code"])),
     ]
     if street:
         rows.append(("communities", labels["field.communities"],
-                     lambda p: _num(p["communities"], labels)))
+                     lambda p: num(p["communities"], labels)))
     else:
         rows.append(("street", labels["field.street"],
-                     lambda p: _esc(p["parent_name"] or labels["value.none"])))
+                     lambda p: esc(p["parent_name"] or labels["value.none"])))
     rows += [
-        ("area", labels["field.area_km2"], lambda p: _num(p["area_km2"], labels)),
+        ("area", labels["field.area_km2"], lambda p: num(p["area_km2"], labels)),
         ("grids_governance", labels["field.grids_governance"],
-         lambda p: _num(p["grids_governance"], labels)),
-        ("grids_party", labels["field.grids_party"], lambda p: _num(p["grids_party"], labels)),
-        ("buildings", labels["field.buildings"], lambda p: _num(p["buildings"], labels)),
-        ("households", labels["field.households"], lambda p: _num(p["households"], labels)),
-        ("residents", labels["field.residents"], lambda p: _num(p["residents"], labels)),
+         lambda p: num(p["grids_governance"], labels)),
+        ("grids_party", labels["field.grids_party"], lambda p: num(p["grids_party"], labels)),
+        ("buildings", labels["field.buildings"], lambda p: num(p["buildings"], labels)),
+        ("households", labels["field.households"], lambda p: num(p["households"], labels)),
+        ("residents", labels["field.residents"], lambda p: num(p["residents"], labels)),
     ]
     return rows
 
 
-def _grid_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
+def grid_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
+    """Popup rows of a grid: code, layer, community, counts, staff and branches."""
     part = f"（{labels['value.part_time']}）" if labels.lang == "zh" else \
         f" ({labels['value.part_time']})"
 
     def workers(p: dict) -> str:
-        full = [_esc(n) for n in p["full_time_workers"]]
-        half = [_esc(n) + part for n in p["part_time_workers"]]
+        full = [esc(n) for n in p["full_time_workers"]]
+        half = [esc(n) + part for n in p["part_time_workers"]]
         return _names(full + half, labels) if full or half else labels["value.none"]
 
     return [
-        ("name", labels["field.name"], lambda p: _esc(p["name"])),
-        ("code", labels["field.code"], lambda p: _esc(p["code"])),
+        ("name", labels["field.name"], lambda p: esc(p["name"])),
+        ("code", labels["field.code"], lambda p: esc(p["code"])),
         ("layer", labels["field.grid_layer"], lambda p: labels.value("grid_layer", p["layer"])),
         ("community", labels["field.community"],
-         lambda p: _esc(p["community_name"] or p["community_code"])),
-        ("buildings", labels["field.buildings"], lambda p: _num(p["buildings"], labels)),
-        ("households", labels["field.households"], lambda p: _num(p["households"], labels)),
-        ("residents", labels["field.residents"], lambda p: _num(p["residents"], labels)),
+         lambda p: esc(p["community_name"] or p["community_code"])),
+        ("buildings", labels["field.buildings"], lambda p: num(p["buildings"], labels)),
+        ("households", labels["field.households"], lambda p: num(p["households"], labels)),
+        ("residents", labels["field.residents"], lambda p: num(p["residents"], labels)),
         ("heads", labels["field.heads"], lambda p: _names(p["heads"], labels)),
         ("workers", labels["field.workers"], workers),
         ("branches", labels["field.branches"], lambda p: _names(p["branches"], labels)),
     ]
 
 
-def _building_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
+def building_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
+    """Popup rows of a building: kind, size, grid, party groups and responsible members."""
     def kind(p: dict) -> str:
         text = labels.value("kind", p["kind"])
         return f"{text}（{labels.value('form', p['form'])}）" if p.get("form") else text
 
     return [
-        ("name", labels["field.name"], lambda p: _esc(p["name"] or p["code"] or p["id"])),
+        ("name", labels["field.name"], lambda p: esc(p["name"] or p["code"] or p["id"])),
         ("kind", labels["field.kind"], kind),
-        ("floors", labels["field.floors"], lambda p: _num(p["floors"], labels)),
-        ("households", labels["field.households"], lambda p: _num(p["households"], labels)),
-        ("residents", labels["field.residents"], lambda p: _num(p["residents"], labels)),
+        ("floors", labels["field.floors"], lambda p: num(p["floors"], labels)),
+        ("households", labels["field.households"], lambda p: num(p["households"], labels)),
+        ("residents", labels["field.residents"], lambda p: num(p["residents"], labels)),
         ("rental", labels["field.rental"],
          lambda p: labels["value.yes"] if p["is_rental"] else labels["value.no"]),
-        ("grid", labels["field.grid"], lambda p: _esc(p["grid_code"] or labels["value.none"])),
+        ("grid", labels["field.grid"], lambda p: esc(p["grid_code"] or labels["value.none"])),
         ("party_groups", labels["field.party_groups"],
          lambda p: _names(p["party_groups"], labels)),
         ("other_orgs", labels["field.other_orgs"],
@@ -224,27 +258,29 @@ def _building_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
 
 
 def _center_popup(p: Mapping[str, Any], labels: Labels) -> str:
-    radius = _num(p["radius_m"], labels, labels["unit.m"])
+    radius = num(p["radius_m"], labels, labels["unit.m"])
     if p["radius_is_norm"]:
         radius += f"（{labels['value.norm']}）" if labels.lang == "zh" else \
             f" ({labels['value.norm']})"
     rows = [
         (labels["field.level"], labels.value("level", p["level"])),
         (labels["field.status"], labels.value("status", p["status"])),
-        (labels["field.floor_area"], _num(p["floor_area_m2"], labels, labels["unit.m2"])),
+        (labels["field.floor_area"], num(p["floor_area_m2"], labels, labels["unit.m2"])),
         (labels["field.radius"], radius),
-        (labels["field.community"], _esc(p["region_name"] or p["region_code"]
+        (labels["field.community"], esc(p["region_name"] or p["region_code"]
                                          or labels["value.none"])),
     ]
     cells = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return (f'<div class="gm-popup"><div class="gm-popup-title">{_esc(p["name"])}</div>'
+    return (f'<div class="gm-popup"><div class="gm-popup-title">{esc(p["name"])}</div>'
             f"<table>{cells}</table></div>")
 
 
-def _add_centers(m: folium.Map, fc: Mapping[str, Any], labels: Labels) -> None:
+def add_centers(m: folium.Map, fc: Mapping[str, Any], labels: Labels, *,
+                show_radius: bool = True) -> None:
+    """Add the service centres (markers with popups) and their radius circles (a toggle)."""
     # the radius circles are a separate toggle and must not swallow clicks meant for the
     # grids and buildings beneath them
-    radius_group = folium.FeatureGroup(name=labels["layer.radius"], show=True)
+    radius_group = folium.FeatureGroup(name=labels["layer.radius"], show=show_radius)
     marker_group = folium.FeatureGroup(name=labels["layer.centers"], show=True)
     for f in fc["features"]:
         p = f["properties"]
@@ -261,14 +297,15 @@ def _add_centers(m: folium.Map, fc: Mapping[str, Any], labels: Labels) -> None:
             location=(lat, lon),
             icon=folium.Icon(color=icon_color, icon=STATUS_ICONS.get(p["status"], "flag"),
                              prefix="fa"),
-            tooltip=folium.Tooltip(_esc(p["name"])),
+            tooltip=folium.Tooltip(esc(p["name"])),
             popup=folium.Popup(_center_popup(p, labels), max_width=320),
         ).add_to(marker_group)
     radius_group.add_to(m)
     marker_group.add_to(m)
 
 
-def _add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str = "") -> None:
+def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str = "") -> None:
+    """Add the basemap tiles (nothing for ``none``); raise ValueError when it cannot be used."""
     if basemap == "none":
         return
     if basemap not in TILES:
@@ -283,13 +320,15 @@ def _add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str = "") -> None
         ).add_to(m)
 
 
-def _swatch_line(color: str, dash: str | None = None, width: int = 2) -> str:
+def swatch_line(color: str, dash: str | None = None, width: int = 2) -> str:
+    """A legend swatch: a (dashed) line as inline SVG."""
     dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
     return (f'<svg width="26" height="10"><line x1="1" y1="5" x2="25" y2="5" stroke="{color}"'
             f' stroke-width="{width}"{dash_attr}/></svg>')
 
 
-def _swatch_box(color: str, border: str = "#555555") -> str:
+def swatch_box(color: str, border: str = "#555555") -> str:
+    """A legend swatch: a filled box."""
     return (f'<span class="gm-box" style="background:{color};border-color:{border}"></span>')
 
 
@@ -314,14 +353,14 @@ def legend_html(labels: Labels, *, kinds: Sequence[str] | None = None,
     kinds = kinds or list(KIND_COLORS)
     levels = levels or list(LEVEL_COLORS)
     items = [
-        (_swatch_line(STREET_COLOR, "10 4", 3), labels["layer.streets"]),
-        (_swatch_line(COMMUNITY_COLOR, None, 2), labels["layer.communities"]),
-        (_swatch_line(GOVERNANCE_COLOR, None, 2), labels["layer.grids_governance"]),
-        (_swatch_line(PARTY_COLOR, PARTY_DASH, 2), labels["layer.grids_party"]),
+        (swatch_line(STREET_COLOR, "10 4", 3), labels["layer.streets"]),
+        (swatch_line(COMMUNITY_COLOR, None, 2), labels["layer.communities"]),
+        (swatch_line(GOVERNANCE_COLOR, None, 2), labels["layer.grids_governance"]),
+        (swatch_line(PARTY_COLOR, PARTY_DASH, 2), labels["layer.grids_party"]),
     ]
     rows = "".join(f'<div class="gm-row">{sw}<span>{text}</span></div>' for sw, text in items)
     kind_rows = "".join(
-        f'<div class="gm-row">{_swatch_box(KIND_COLORS[k])}<span>{labels.value("kind", k)}'
+        f'<div class="gm-row">{swatch_box(KIND_COLORS[k])}<span>{labels.value("kind", k)}'
         f"</span></div>" for k in kinds if k in KIND_COLORS)
     level_rows = "".join(
         f'<div class="gm-row"><span class="gm-dot" style="background:{LEVEL_COLORS[lv][1]}">'
@@ -398,14 +437,7 @@ def build_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none
         If the basemap is unknown or tianditu has no key.
     """
     labels = Labels(lang)
-    summary = data["summary"]
-    bbox = summary.get("bbox")
-    if bbox is None:  # an empty database: show China
-        center, zoom = (35.0, 105.0), 4
-    else:
-        center, zoom = ((bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2), 15
-    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, maxZoom=20)
-    _add_basemap(m, basemap, tianditu_key=tianditu_key)
+    m = new_map(data["summary"].get("bbox"), basemap=basemap, tianditu_key=tianditu_key)
 
     grids_by_layer = {
         layer: {"type": "FeatureCollection",
@@ -413,41 +445,88 @@ def build_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none
                              if f["properties"]["layer"] == layer]}
         for layer in ("governance", "party")
     }
-    _add_geojson(m, grids_by_layer["governance"], name=labels["layer.grids_governance"],
-                 rows=_grid_rows(labels), tooltip_field="name",
+    add_geojson(m, grids_by_layer["governance"], name=labels["layer.grids_governance"],
+                 rows=grid_rows(labels), tooltip_field="name",
                  style=lambda f: {"color": GOVERNANCE_COLOR, "weight": 1.5,
                                   "fillColor": GOVERNANCE_COLOR, "fillOpacity": 0.10},
                  highlight=lambda f: {"weight": 3, "fillOpacity": 0.25})
     # party grids: dashed outlines only, so clicks inside reach the governance grid beneath
-    _add_geojson(m, grids_by_layer["party"], name=labels["layer.grids_party"],
-                 rows=_grid_rows(labels), tooltip_field="name",
+    add_geojson(m, grids_by_layer["party"], name=labels["layer.grids_party"],
+                 rows=grid_rows(labels), tooltip_field="name",
                  style=lambda f: {"color": PARTY_COLOR, "weight": 2.5, "dashArray": PARTY_DASH,
                                   "fill": False},
                  highlight=lambda f: {"weight": 4})
     # boundaries above the grids, as outlines only: clicks inside go to the grids
-    _add_geojson(m, data["communities"], name=labels["layer.communities"],
-                 rows=_region_rows(labels, street=False),
+    add_geojson(m, data["communities"], name=labels["layer.communities"],
+                 rows=region_rows(labels, street=False),
                  style=lambda f: {"color": COMMUNITY_COLOR, "weight": 2.5, "fill": False})
-    _add_geojson(m, data["streets"], name=labels["layer.streets"],
-                 rows=_region_rows(labels, street=True),
+    add_geojson(m, data["streets"], name=labels["layer.streets"],
+                 rows=region_rows(labels, street=True),
                  style=lambda f: {"color": STREET_COLOR, "weight": 4, "dashArray": "10 4",
                                   "fill": False})
-    _add_centers(m, data["centers"], labels)
-    _add_geojson(m, data["buildings"], name=labels["layer.buildings"],
-                 rows=_building_rows(labels), style_key=lambda p: p["kind"], tooltip_field="name",
+    add_centers(m, data["centers"], labels)
+    add_geojson(m, data["buildings"], name=labels["layer.buildings"],
+                 rows=building_rows(labels), style_key=lambda p: p["kind"], tooltip_field="name",
                  style=lambda f: {"color": "#5a4a3a", "weight": 0.6,
                                   "fillColor": KIND_COLORS.get(f["properties"]["style_key"],
                                                                KIND_COLORS["other"]),
                                   "fillOpacity": 0.85},
                  highlight=lambda f: {"weight": 2, "color": "#000000"})
+    finish_map(m, data["summary"].get("bbox"), legend=legend_html(labels), asset_url=asset_url)
+    return m
+
+
+def new_map(bbox: Sequence[float] | None, *, basemap: str = "none",
+            tianditu_key: str = "") -> folium.Map:
+    """Start a map centred on ``bbox`` (China when None), with the basemap and no data.
+
+    Parameters
+    ----------
+    bbox : sequence of 4 floats or None
+        ``[minx, miny, maxx, maxy]`` in EPSG:4326.
+    basemap : str, default "none"
+        One of :data:`BASEMAPS`.
+    tianditu_key : str, optional
+        天地图 key for ``basemap="tianditu"``.
+
+    Returns
+    -------
+    folium.Map
+        The empty map.
+    """
+    if bbox is None:  # an empty database: show China
+        center, zoom = (35.0, 105.0), 4
+    else:
+        center, zoom = ((bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2), 15
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, maxZoom=20)
+    add_basemap(m, basemap, tianditu_key=tianditu_key)
+    return m
+
+
+def finish_map(m: folium.Map, bbox: Sequence[float] | None, *, legend: str,
+               extra_css: str = "", asset_url: Callable[[str], str] | None = None) -> None:
+    """Add the layer control, styles and legend, fit to ``bbox`` and localize the assets.
+
+    Parameters
+    ----------
+    m : folium.Map
+        The map with all its layers.
+    bbox : sequence of 4 floats or None
+        Extent to fit the view to.
+    legend : str
+        HTML of the legend block.
+    extra_css : str, optional
+        A further ``<style>`` block (after :data:`MAP_CSS`).
+    asset_url : callable, optional
+        See :func:`web.assets.localize`.
+    """
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     # in the body, so that it comes after (and wins over) the library CSS linked in the head
-    m.get_root().html.add_child(Element(MAP_CSS), name="gridmap_css")
-    m.get_root().html.add_child(Element(legend_html(labels)), name="gridmap_legend")
+    m.get_root().html.add_child(Element(MAP_CSS + extra_css), name="gridmap_css")
+    m.get_root().html.add_child(Element(legend), name="gridmap_legend")
     if bbox is not None:
         m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(12, 12))
     localize(m, asset_url=asset_url)
-    return m
 
 
 def render_parts(m: folium.Map) -> dict[str, str]:

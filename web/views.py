@@ -1,15 +1,36 @@
-"""HTML pages: the home page is the Folium map of the district (or of ``?region=CODE``)."""
+"""HTML pages: the map of the district (``/``) and the coverage page of a region (``/coverage``).
+
+The coverage page also serves its gap list as files (``/coverage/download.csv|xlsx|geojson``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
-from gis import layers
+from gis import coverage_layers, layers
+from gis.coverage import KPI_SHARES, RegionError
+from gis.io import export
+from web.coverage_map import build_coverage_map, fetch_coverage_data, fetch_gaps
 from web.db import db
 from web.i18n import Labels, pick_lang
 from web.maps import build_map, fetch_map_data, render_parts
 
 bp = Blueprint("views", __name__)
+
+# what a region or grid that is not there raises, in gis.layers, gis.coverage and the page data
+NOT_FOUND = (layers.RegionNotFoundError, RegionError, coverage_layers.GridNotFoundError)
+
+DOWNLOADS = {
+    "csv": ("text/csv; charset=utf-8", lambda d: export.gaps_to_csv(
+        d["shown"], region_names=d["names"])),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             lambda d: export.gaps_to_xlsx(d["shown"], region_names=d["names"])),
+    "geojson": ("application/geo+json", lambda d: export.gaps_to_geojson(d["features"])),
+}
+
+
+def _asset_url(path: str) -> str:
+    return url_for("static", filename=f"vendor/{path}")
 
 
 @bp.get("/")
@@ -26,11 +47,77 @@ def index():
     except layers.RegionNotFoundError as err:
         abort(404, description=str(err))
     m = build_map(data, lang=lang, basemap=current_app.config["BASEMAP"],
-                  tianditu_key=current_app.config["TIANDITU_KEY"],
-                  asset_url=lambda path: url_for("static", filename=f"vendor/{path}"))
+                  tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
     other_lang = "en" if lang == "zh" else "zh"
     switch_args = {"lang": other_lang, **({"region": region} if region else {})}
     return render_template(
         "index.html", map=render_parts(m), summary=data["summary"], L=Labels(lang), lang=lang,
         switch_url=url_for("views.index", **switch_args),
+        coverage_url=url_for("views.coverage", region=region,
+                             lang=lang if lang != current_app.config["LANG"] else None),
     )
+
+
+def _coverage_args() -> tuple[str | None, str | None]:
+    """The ``region`` and ``grid`` query parameters, validated (400 when malformed).
+
+    A grid without a region is looked for in the community its code starts with.
+    """
+    try:
+        grid = coverage_layers.check_grid_code(request.args.get("grid") or None)
+        region = layers.check_region_code(request.args.get("region")
+                                          or (grid[:12] if grid else None))
+    except ValueError as err:
+        abort(400, description=str(err))
+    return region, grid
+
+
+@bp.get("/coverage")
+def coverage():
+    """The coverage page of ``?region=CODE`` (one grid of a community with ``&grid=CODE``).
+
+    The map colours grids and buildings by status and has a layer per gap kind; beside it, the
+    KPIs, the drill-down links, the downloads and the table of gaps. Coverage that was never
+    computed for the region is computed (and stored) first.
+    """
+    lang = pick_lang(request.args.get("lang"), current_app.config["LANG"])
+    region, grid = _coverage_args()
+    try:
+        with db() as conn:
+            data = fetch_coverage_data(conn, region=region, grid=grid)
+    except NOT_FOUND as err:
+        abort(404, description=str(err))
+    m, layer_vars = build_coverage_map(
+        data, lang=lang, basemap=current_app.config["BASEMAP"],
+        tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
+    keep_lang = lang if lang != current_app.config["LANG"] else None
+
+    def link(endpoint: str = "views.coverage", **args) -> str:
+        return url_for(endpoint, **args, lang=keep_lang)
+
+    placed = {f["id"] for f in data["features"]["features"] if f["geometry"]}
+    return render_template(
+        "coverage.html", map=render_parts(m), map_name=m.get_name(), layer_vars=layer_vars,
+        L=Labels(lang), lang=lang, link=link, data=data, region=region, grid=grid,
+        report=data["shown"], kpis=data["report"].kpis, shares=KPI_SHARES, placed=placed,
+        computed_at=data["computed_at"].astimezone().strftime("%Y-%m-%d %H:%M")
+        if data["computed_at"] else None,
+        switch_url=url_for("views.coverage", region=region, grid=grid,
+                           lang="en" if lang == "zh" else "zh"),
+    )
+
+
+@bp.get("/coverage/download.<any(csv, xlsx, geojson):fmt>")
+def coverage_download(fmt: str):
+    """The gaps of ``?region=CODE`` (``&grid=CODE``) as a CSV, XLSX or GeoJSON file."""
+    region, grid = _coverage_args()
+    try:
+        with db() as conn:
+            data = fetch_gaps(conn, region=region, grid=grid)
+            data["names"] = coverage_layers.region_names(conn, region=region)
+    except NOT_FOUND as err:
+        abort(404, description=str(err))
+    mimetype, render = DOWNLOADS[fmt]
+    filename = f"coverage-{grid or region or 'all'}.{fmt}"
+    return Response(render(data), content_type=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
