@@ -256,6 +256,40 @@ def coverage(region: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--mode", type=click.Choice(["walk", "straight"]), default="walk",
+              show_default=True, help="Which distances the printed table shows.")
+@click.option("--region", default=None, help="12-digit code; default every region.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (walking and straight-line figures per region).")
+@click.option("--no-isochrones", is_flag=True, help="Skip the walking isochrones (faster).")
+def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool) -> None:
+    """Nearest service centres by walking and straight line; band shares per region."""
+    from gis.access_store import region_reports, run_access
+    from gis.coverage import RegionError
+    from gis.db.connection import connection
+    from gis.layers import check_region_code
+
+    try:
+        region = check_region_code(region)
+        with connection() as conn:
+            run_access(conn, with_isochrones=not no_isochrones)
+            reports = region_reports(conn, region=region)
+    except (ValueError, RegionError) as exc:
+        _fail(f"--region: {exc}")
+    if as_json:
+        top = reports[0] if reports else None
+        click.echo(json.dumps({
+            "run": top.run if top else None,
+            "long_snaps": top.long_snaps if top else [],
+            "regions": [{"region": r.region, "kpis": r.kpis} for r in reports],
+        }, ensure_ascii=False))
+        return
+    from gis.access_text import format_access
+
+    click.echo(format_access(reports, mode))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Reload on code changes.")

@@ -27,6 +27,10 @@ class Norms:
     radius_building_m: float = 150.0
     # life-circle walking bands, metres (5-, 10-, 15-minute)
     walk_bands_m: tuple[float, ...] = (300.0, 500.0, 1000.0)
+    # a building or centre further than this from the walking network is flagged (m)
+    snap_flag_m: float = 150.0
+    # half-width of the street corridor drawn as a walking isochrone (m)
+    isochrone_buffer_m: float = 40.0
     # households per urban grid
     grid_households_min: int = 300
     grid_households_max: int = 500

@@ -49,7 +49,7 @@ OBJECT_TYPE_LABELS = {"community": "社区", "grid": "网格", "building": "楼�
 LAYER_LABELS = {"governance": "综治网格", "party": "党建网格"}
 
 
-def _pad(text: str, width: int) -> str:
+def pad(text: str, width: int) -> str:
     """Pad to ``width`` terminal columns, counting CJK characters as two."""
     used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
     return text + " " * max(width - used, 1)
@@ -64,12 +64,12 @@ def format_report(report: CoverageReport) -> str:
              f"网格 {k['grids']:,}（党建网格 {k['party_grids']:,}）", ""]
     for name in KPI_SHARES:
         share = k[name]
-        lines.append(f"  {_pad(SHARE_LABELS[name], 28)}{'—' if share is None else f'{share:6.1%}'}")
+        lines.append(f"  {pad(SHARE_LABELS[name], 28)}{'—' if share is None else f'{share:6.1%}'}")
     lines.append("")
     lines.append("缺口：" + ("无" if not report.gaps else ""))
     for kind, n in k["gap_counts"].items():
         if n:
-            lines.append(f"  {_pad(GAP_LABELS[kind], 28)}{n:>6}")
+            lines.append(f"  {pad(GAP_LABELS[kind], 28)}{n:>6}")
     lines.append("")
     for gap in report.gaps:
         layer = {"party": "[党建] ", "governance": "[综治] "}.get(gap["layer"], "")
