@@ -80,10 +80,13 @@ class CoverageReport:
     kpis: dict[str, Any]
     gaps: list[dict[str, Any]] = field(default_factory=list)
     communities: list[str] = field(default_factory=list)
+    # how service-radius gaps are measured: "walk" (walking network) or "straight"
+    distance_mode: str = "straight"
 
     def to_json(self) -> dict[str, Any]:
-        """The ``gridmap coverage --json`` object: region, KPIs and gaps."""
-        return {"region": self.region, "kpis": self.kpis, "gaps": self.gaps}
+        """The ``gridmap coverage --json`` object: region, KPIs, gaps and the distance mode."""
+        return {"region": self.region, "kpis": self.kpis, "gaps": self.gaps,
+                "distance_mode": self.distance_mode}
 
 
 # --- scope --------------------------------------------------------------------------------------
@@ -387,6 +390,25 @@ LEFT JOIN LATERAL (
 ) n ON true
 """
 
+# the same gap by walking distance, from the stored access results (gis.access_store)
+_BEYOND_WALK_SQL = """
+SELECT NULL, b.community_code, 'building', b.id, b.code,
+       CASE WHEN a.reachable THEN
+           format('楼栋 %%s 的 %%s 名居民步行 %%s 米（直线 %%s 米）至最近的%%s，'
+                  '超出所有党群服务中心（站）的服务半径', b.name, b.residents,
+                  round(a.walk_m)::bigint, round(a.straight_m)::bigint, c.name)
+       ELSE format('楼栋 %%s 的 %%s 名居民经步行路网无法到达任何党群服务中心（站）',
+                   b.name, b.residents) END,
+       jsonb_build_object('residents', b.residents, 'nearest_center_id', a.center_id,
+                          'nearest_center', c.name, 'distance_m', round(a.walk_m::numeric, 1),
+                          'straight_m', round(a.straight_m::numeric, 1), 'radius_m', ca.radius_m,
+                          'reachable', a.reachable, 'distance_mode', 'walk'), b.geom
+FROM cov_b b JOIN building_access a ON a.building_id = b.id
+LEFT JOIN service_centers c ON c.id = a.center_id
+LEFT JOIN center_access ca ON ca.center_id = a.center_id
+WHERE b.residents > 0 AND NOT a.within_radius_walk
+"""
+
 _INSERT = """
 INSERT INTO coverage_gaps (kind, severity, remedy, layer, region_code, object_type, object_id,
                            object_code, explanation, details, geom)
@@ -521,6 +543,7 @@ def run_coverage(conn: Connection, *, region: str | None = None,
     """
     norms = norms or get_settings().norms
     region_row = _region_row(conn, region)
+    mode = distance_mode(conn, norms, refresh=True)
     srid = dataset_metric_srid(conn, region_codes=[region] if region else None)
     params = _params(norms, srid, region)
     with conn.cursor() as cur:
@@ -529,10 +552,31 @@ def run_coverage(conn: Connection, *, region: str | None = None,
         cur.execute("DELETE FROM coverage_kpis WHERE region_code IN (SELECT code FROM cov_regions)")
         for kind in _RUN_ORDER:
             severity, remedy = GAP_INFO[kind]
-            cur.execute(_INSERT.format(select=_GAP_SQL[kind]),
+            select = _BEYOND_WALK_SQL if kind == "beyond_service_radius" and mode == "walk" \
+                else _GAP_SQL[kind]
+            cur.execute(_INSERT.format(select=select),
                         {**params, "kind": kind, "severity": severity, "remedy": remedy})
         cur.execute(_KPI_SQL, params)
     return load_report(conn, region=region, region_row=region_row)
+
+
+def distance_mode(conn: Connection, norms: Norms | None = None, *, refresh: bool = False) -> str:
+    """``walk`` when the database has a walking network, else ``straight``.
+
+    With ``refresh``, stale or missing walking results are recomputed first (without
+    isochrones), so service-radius gaps always describe the data as it is.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM walk_edges)")
+        if not cur.fetchone()[0]:
+            return "straight"
+    if refresh:
+        from gis.access_store import access_is_fresh, run_access
+
+        norms = norms or get_settings().norms
+        if not access_is_fresh(conn, norms):
+            run_access(conn, norms=norms, with_isochrones=False)
+    return "walk"
 
 
 def _region_row(conn: Connection, region: str | None) -> dict[str, Any]:
@@ -593,4 +637,5 @@ def load_report(conn: Connection, *, region: str | None = None,
         gap_counts[g["kind"]] += 1
     kpis["gap_counts"] = gap_counts
     communities = row[-1] or []
-    return CoverageReport(region=region_row, kpis=kpis, gaps=gaps, communities=communities)
+    return CoverageReport(region=region_row, kpis=kpis, gaps=gaps, communities=communities,
+                          distance_mode=distance_mode(conn))

@@ -210,15 +210,24 @@ def test_organisational_gaps_match_the_planted_ones(demo_conn):
     assert bad_size == planted(demo_conn, "branch_size_rule") and len(bad_size) == 2
 
 
-def test_beyond_radius_matches_postgis_distances(demo_conn):
-    beyond = ids(demo_conn, """
+def test_beyond_radius_matches_walking_and_contains_the_straight_line_cases(demo_conn):
+    from gis.access_store import run_access
+
+    straight = ids(demo_conn, """
         SELECT b.id FROM buildings b WHERE b.residents > 0 AND NOT EXISTS (
             SELECT 1 FROM service_centers c WHERE c.status = 'existing'
             AND ST_DWithin(ST_Transform(ST_PointOnSurface(b.geom), 4543),
                 ST_Transform(c.geom, 4543),
                 coalesce(c.radius_m, CASE c.level WHEN 'street' THEN 1000
                     WHEN 'community' THEN 500 WHEN 'grid' THEN 300 ELSE 150 END)))""")
+    # the oracle walks with a plain Dijkstra per centre; the engine with one scipy search
+    run_access(demo_conn, with_isochrones=False)
+    beyond = ids(demo_conn, """
+        SELECT a.building_id FROM building_access a JOIN buildings b ON b.id = a.building_id
+        WHERE b.residents > 0 AND NOT a.within_radius_walk""")
     assert beyond == planted(demo_conn, "beyond_service_radius")
+    # a walk is never shorter than the straight line: beyond by air is beyond on foot
+    assert set(straight) < set(beyond)
     assert 5 <= len(beyond) <= 40
     with demo_conn.cursor() as cur:
         cur.execute("SELECT level, count(*) FROM service_centers WHERE status = 'existing'"

@@ -45,6 +45,7 @@ class World:
     def __init__(self, conn: psycopg2.extensions.connection):
         self.conn = conn
         self.cur = conn.cursor()
+        self._nodes: dict[tuple[float, float], int] = {}
         self.cur.execute("""
             INSERT INTO regions(code, level, name, parent_code) VALUES
               ('530100000000', 'city', '昆明市', NULL),
@@ -111,3 +112,24 @@ class World:
             " VALUES (%s, %s, %s, %s, %s::geometry) RETURNING id",
             (name, level, status, radius, f"SRID=4326;{to_lonlat(Point(*xy)).wkt}"))
         return self.cur.fetchone()[0]
+
+    def walkway(self, *polylines, kind="street"):
+        """Walking edges along metric polylines; nodes at their ends, shared where ends meet."""
+        ids = []
+        for line in polylines:
+            ends = []
+            for xy in (line[0], line[-1]):
+                key = (round(xy[0], 3), round(xy[1], 3))
+                if key not in self._nodes:
+                    self.cur.execute("INSERT INTO walk_nodes(geom) VALUES (%s::geometry)"
+                                     " RETURNING id",
+                                     (f"SRID=4326;{to_lonlat(Point(*xy)).wkt}",))
+                    self._nodes[key] = self.cur.fetchone()[0]
+                ends.append(self._nodes[key])
+            geom = shapely.LineString(line)
+            self.cur.execute(
+                "INSERT INTO walk_edges(source, target, length_m, kind, geom)"
+                " VALUES (%s, %s, %s, %s, %s::geometry) RETURNING id",
+                (ends[0], ends[1], geom.length, kind, f"SRID=4326;{to_lonlat(geom).wkt}"))
+            ids.append(self.cur.fetchone()[0])
+        return ids

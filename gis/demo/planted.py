@@ -12,10 +12,14 @@ Conventions the engines must share:
 - ``unit_not_registered`` concerns units that have a party org (own or joint) but have not
   reported (双报到); units with no org at all are ``unit_no_party_org`` only;
 - ``beyond_service_radius``: a building with residents standing farther than the radius
-  of every existing centre (straight line, metres).
+  of every existing centre, in metres walked on the walking network when there is one (joining
+  it at the nearest point of the nearest edge), in a straight line otherwise.
 """
 
 from __future__ import annotations
+
+import heapq
+import math
 
 import shapely
 
@@ -195,16 +199,74 @@ def _organisation(t, norms: Norms) -> list[dict]:
 
 def _radius(t, norms: Norms) -> list[dict]:
     centres = [c for c in t["service_centers"] if c["status"] == "existing"]
-    pts = shapely.points([[c["geom"].x, c["geom"].y] for c in centres])
     radii = [c["radius_m"] or norms.radius_for_level(c["level"]) for c in centres]
+    buildings = [b for b in t["buildings"] if b["residents"] > 0]
+    stands = [b["geom"].point_on_surface() for b in buildings]
+    if t.get("walk_edges"):
+        walks = _walks(t, [c["geom"] for c in centres], stands)
+        how = "步行"
+    else:
+        pts = shapely.points([[c["geom"].x, c["geom"].y] for c in centres])
+        walks = [list(shapely.distance(p, pts)) for p in stands]
+        how = "直线"
     out = []
-    for b in t["buildings"]:
-        if b["residents"] <= 0:
-            continue
-        d = shapely.distance(b["geom"].point_on_surface(), pts)
+    for b, d in zip(buildings, walks, strict=True):
         if all(di > r for di, r in zip(d, radii, strict=True)):
             gap = min(di - r for di, r in zip(d, radii, strict=True))
             out.append(_gap("beyond_service_radius", "building", b,
-                            f"楼栋 {b['name']} {b['residents']} 人超出所有党群服务中心服务半径"
+                            f"楼栋 {b['name']} {b['residents']} 人{how}超出所有党群服务中心服务半径"
                             f"（最近超出 {gap:,.0f} m）", region=b["community_code"]))
+    return out
+
+
+def _walks(t, centres: list, stands: list) -> list[list[float]]:
+    """Walking distance from every stand point to every centre (a plain Dijkstra per centre).
+
+    Points join the network at the nearest point of the nearest edge (brute force), walk along
+    the edge to one of its ends, or straight along it to a centre on the same edge.
+    """
+    edges = t["walk_edges"]
+    lines = [e["geom"] for e in edges]
+    adjacency: dict[int, list[tuple[int, float]]] = {}
+    for e in edges:
+        adjacency.setdefault(e["source"], []).append((e["target"], e["length_m"]))
+        adjacency.setdefault(e["target"], []).append((e["source"], e["length_m"]))
+
+    def attach(point) -> tuple[int, float, float]:
+        d = shapely.distance(point, lines)
+        i = min(range(len(lines)), key=lambda k: (d[k], k))
+        along = lines[i].project(point) * edges[i]["length_m"] / lines[i].length
+        return i, along, float(d[i])
+
+    def dijkstra(seeds: dict[int, float]) -> dict[int, float]:
+        dist = dict(seeds)
+        heap = [(d, n) for n, d in seeds.items()]
+        heapq.heapify(heap)
+        while heap:
+            d, n = heapq.heappop(heap)
+            if d > dist.get(n, math.inf):
+                continue
+            for m, w in adjacency.get(n, []):
+                if d + w < dist.get(m, math.inf):
+                    dist[m] = d + w
+                    heapq.heappush(heap, (d + w, m))
+        return dist
+
+    at_b = [attach(p) for p in stands]
+    out = [[] for _ in stands]
+    for c in centres:
+        ce, c_along, c_snap = attach(c)
+        e = edges[ce]
+        seeds: dict[int, float] = {}
+        for node, d in ((e["source"], c_snap + c_along),
+                        (e["target"], c_snap + e["length_m"] - c_along)):
+            seeds[node] = min(d, seeds.get(node, math.inf))
+        dist = dijkstra(seeds)
+        for row, (be, b_along, b_snap) in zip(out, at_b, strict=True):
+            f = edges[be]
+            walk = b_snap + min(b_along + dist.get(f["source"], math.inf),
+                                f["length_m"] - b_along + dist.get(f["target"], math.inf))
+            if be == ce:
+                walk = min(walk, b_snap + c_snap + abs(b_along - c_along))
+            row.append(walk)
     return out
