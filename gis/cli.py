@@ -289,6 +289,29 @@ def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool) ->
     click.echo(format_access(reports, mode))
 
 
+@main.command("import")
+@click.argument("layer", type=click.Choice(["network"]))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--crs", type=int, default=None,
+              help="EPSG code of the file's coordinates when the file does not say.")
+@click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
+def import_layer(layer: str, file: Path, crs: int | None, dry_run: bool) -> None:
+    """Import a layer from a GIS file (network: any line layer, noded at crossings)."""
+    from gis.db.connection import connection
+    from gis.io.network_import import NetworkImportError, import_network
+
+    try:
+        with connection() as conn:
+            summary = import_network(conn, file, crs=crs, dry_run=dry_run)
+    except NetworkImportError as exc:
+        _fail(str(exc))
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {layer}: {summary['lines']:,} lines → {summary['nodes']:,} nodes, "
+               f"{summary['edges']:,} edges, {summary['length_km']:,} km, "
+               f"{summary['components']} component(s), largest holding "
+               f"{(summary['largest_component_share'] or 0):.1%} of the edges")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
