@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -325,14 +326,15 @@ def isochrones(net: Network, centres: Centres, c_snap: Snap, bands_m: tuple[floa
 
     The reached network (whole edges, and the reached ends of partly reached edges) is
     buffered by ``buffer_m`` on each side, and holes are filled. Centres are searched in chunks
-    (one bounded Dijkstra per chunk) to keep memory at ``chunk × nodes``.
+    (one bounded Dijkstra per chunk), and each centre's pieces are cut from the edges around
+    the nodes it reaches only, so the cost follows the size of the isochrones, not the city.
 
     Returns
     -------
     centre_index, band_m : ndarray
         Which centre and band each polygon belongs to.
-    geometry : ndarray of shapely (Multi)Polygon
-        Metric coordinates; empty centres (off the network) are left out.
+    geometry : ndarray of shapely MultiPolygon
+        Metric coordinates; centres off the network are left out.
     """
     bands = np.asarray(sorted(bands_m), dtype=float)
     out_c, out_b, out_g = [], [], []
@@ -343,59 +345,47 @@ def isochrones(net: Network, centres: Centres, c_snap: Snap, bands_m: tuple[floa
                       n_extra_nodes=len(centres))
     for first in range(0, len(ok), chunk):
         ids = ok[first:first + chunk]
-        d = dijkstra(graph, directed=True, indices=net.n_nodes + ids, limit=bands[-1])
-        d = d[:, :net.n_nodes]
+        dist = dijkstra(graph, directed=True, indices=net.n_nodes + ids, limit=bands[-1])
         for row, ci in enumerate(ids):
-            du, dv = d[row, net.source], d[row, net.target]
+            d = dist[row, :net.n_nodes]
             own = c_snap.edge[ci]
+            local = np.union1d(net.incident_edges(np.flatnonzero(np.isfinite(d))), [own])
             for band in bands:
-                pieces = _reached_pieces(net, du, dv, band)
-                # the centre's own edge, from its foot both ways
-                foot = _point_along(net, own, c_snap.along_m[ci])
+                pieces = list(_reached_pieces(net, local, d, band))
+                # the centre's own edge, from its foot both ways, and the walk to its door
                 reach = band - c_snap.dist_m[ci]
+                along = c_snap.along_m[ci]
                 if reach > 0:
-                    lo = _point_along(net, own, max(c_snap.along_m[ci] - reach, 0.0))
-                    hi = _point_along(net, own, min(c_snap.along_m[ci] + reach,
-                                                    net.length_m[own]))
-                    pieces.append(shapely.linestrings([lo, foot, hi]))
-                pieces.append(shapely.linestrings([centres.xy[ci], foot]))
-                area = shapely.buffer(shapely.multilinestrings(pieces), buffer_m)
+                    pieces.append(_piece(net, own, max(along - reach, 0.0),
+                                         min(along + reach, net.length_m[own])))
+                foot = shapely.line_interpolate_point(net.lines[own],
+                                                      along / net.edge_scale[own])
+                pieces.append(shapely.LineString([centres.xy[ci], foot.coords[0]]))
+                # two segments per quarter circle: round enough at map scale, 2× faster
+                area = shapely.buffer(shapely.multilinestrings(pieces), buffer_m, quad_segs=2)
                 out_c.append(ci)
                 out_b.append(band)
                 out_g.append(_fill_holes(area))
     return np.asarray(out_c), np.asarray(out_b), np.asarray(out_g, dtype=object)
 
 
-def _point_along(net: Network, edge: int, along_m: float) -> np.ndarray:
-    """Coordinates at ``along_m`` (routing metres) from the source end of ``edge``."""
-    # segments are stored edge by edge, in order along each edge
-    segs = np.arange(np.searchsorted(net.seg_edge, edge, "left"),
-                     np.searchsorted(net.seg_edge, edge, "right"))
-    pos = along_m / net.edge_scale[edge]
-    seg_len = np.hypot(*(net.seg_b[segs] - net.seg_a[segs]).T)
-    k = int(np.clip(np.searchsorted(net.seg_start_m[segs] + seg_len, pos), 0, len(segs) - 1))
-    s = segs[k]
-    t = 0.0 if seg_len[k] == 0 else np.clip((pos - net.seg_start_m[s]) / seg_len[k], 0, 1)
-    return net.seg_a[s] + t * (net.seg_b[s] - net.seg_a[s])
+def _piece(net: Network, edge: int, start_m: float, end_m: float):
+    """The part of ``edge`` between two distances (routing metres) from its source end."""
+    scale = net.edge_scale[edge]
+    return shapely.ops.substring(net.lines[edge], start_m / scale, end_m / scale)
 
 
-def _reached_pieces(net: Network, du: np.ndarray, dv: np.ndarray, band: float) -> list:
+def _reached_pieces(net: Network, local: np.ndarray, d: np.ndarray, band: float):
     """Lines of the network reached within ``band``: whole edges and the reached ends."""
-    ru, rv = band - du, band - dv  # metres left on arriving at each end
+    length = net.length_m[local]
+    ru, rv = band - d[net.source[local]], band - d[net.target[local]]  # metres left at each end
     # unreached ends have -inf left, which never adds up to an edge
-    whole = (ru >= net.length_m) | (rv >= net.length_m) | \
-        ((ru >= 0) & (rv >= 0) & (ru + rv >= net.length_m))
-    pieces = []
-    segs = np.isin(net.seg_edge, np.flatnonzero(whole))
-    if segs.any():
-        pieces.extend(shapely.linestrings(np.stack([net.seg_a[segs], net.seg_b[segs]], axis=1)))
-    for end_r, end_node, from_source in ((ru, net.source, True), (rv, net.target, False)):
-        part = np.flatnonzero(~whole & (end_r > 0))
-        for e in part:
-            along = end_r[e] if from_source else net.length_m[e] - end_r[e]
-            pieces.append(shapely.linestrings([net.xy[end_node[e]],
-                                               _point_along(net, int(e), along)]))
-    return pieces
+    whole = (ru >= length) | (rv >= length) | ((ru >= 0) & (rv >= 0) & (ru + rv >= length))
+    yield from net.lines[local[whole]]
+    for e, r in zip(local[~whole & (ru > 0)], ru[~whole & (ru > 0)], strict=True):
+        yield _piece(net, e, 0.0, r)
+    for e, r in zip(local[~whole & (rv > 0)], rv[~whole & (rv > 0)], strict=True):
+        yield _piece(net, e, net.length_m[e] - r, net.length_m[e])
 
 
 def _fill_holes(area) -> shapely.MultiPolygon:

@@ -33,9 +33,10 @@ from gis.access import (
 )
 from gis.config import Norms, get_settings
 from gis.crs import dataset_metric_srid
-from gis.network import copy_query, label_components, load_network
+from gis.network import Network, Snap, copy_query, label_components, load_network
 
-__all__ = ["AccessReport", "access_is_fresh", "fingerprint", "load_access_report",
+__all__ = ["AccessReport", "access_is_fresh", "ensure_isochrones", "fingerprint",
+           "load_access_report",
            "load_centres", "load_model", "region_reports", "run_access"]
 
 Connection = psycopg2.extensions.connection
@@ -246,12 +247,11 @@ def _store_centres(cur, model: AccessModel, result: AccessResult, centres: Centr
     cur.execute("DROP TABLE centre_in")
 
 
-def _store_isochrones(cur, model: AccessModel, result: AccessResult, centres: Centres,
-                      norms: Norms) -> None:
-    idx, band, geoms = isochrones(model.network, centres, result.centre_snap, norms.walk_bands_m,
+def _store_isochrones(cur, net: Network, centres: Centres, c_snap: Snap, norms: Norms) -> int:
+    idx, band, geoms = isochrones(net, centres, c_snap, norms.walk_bands_m,
                                   buffer_m=norms.isochrone_buffer_m)
     if len(idx) == 0:
-        return
+        return 0
     df = pd.DataFrame({"center_id": centres.ids[idx], "band_m": band,
                        "wkb": shapely.to_wkb(geoms, hex=True)})
     buf = io.StringIO()
@@ -264,8 +264,54 @@ def _store_isochrones(cur, model: AccessModel, result: AccessResult, centres: Ce
         INSERT INTO center_isochrones (center_id, band_m, geom)
         SELECT center_id, band_m, ST_Multi(ST_CollectionExtract(ST_MakeValid(
             ST_Transform(ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), %(srid)s), 4326)), 3))
-        FROM iso_in""", {"srid": model.network.srid})
+        FROM iso_in""", {"srid": net.srid})
     cur.execute("DROP TABLE iso_in")
+    return len(idx)
+
+
+def ensure_isochrones(conn: Connection, *, region: str | None = None,
+                      norms: Norms | None = None) -> int:
+    """Compute and store the isochrones of the existing centres of ``region`` that have none.
+
+    A centre is of the region when its ``region_code`` or its position is in it, or when it is
+    the nearest centre of some building of the region.
+
+    The access page calls this for the region it shows, so a city-scale run can skip
+    isochrones (``run_access(with_isochrones=False)``) and still draw them where looked at.
+    Stale access results are recomputed first.
+
+    Returns
+    -------
+    int
+        Polygons stored.
+    """
+    norms = norms or get_settings().norms
+    if not access_is_fresh(conn, norms):
+        run_access(conn, norms=norms, with_isochrones=False)
+    srid = dataset_metric_srid(conn)
+    centres = load_centres(conn, srid, norms)
+    with conn.cursor() as cur:
+        cur.execute("""
+            WITH RECURSIVE sub(code) AS (
+                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
+                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+            SELECT c.id FROM service_centers c
+            WHERE c.status = 'existing'
+              AND (%(code)s::text IS NULL OR c.region_code IN (SELECT code FROM sub)
+                   OR EXISTS (SELECT 1 FROM regions r JOIN sub USING (code)
+                              WHERE r.level = 'community' AND ST_Intersects(r.geom, c.geom))
+                   -- or it serves residents of the region from outside
+                   OR c.id IN (SELECT a.center_id FROM building_access a
+                               JOIN buildings b ON b.id = a.building_id
+                               WHERE b.community_code IN (SELECT code FROM sub)))
+              AND NOT EXISTS (SELECT 1 FROM center_isochrones i WHERE i.center_id = c.id)""",
+                    {"code": region})
+        wanted = np.isin(centres.ids, [r[0] for r in cur.fetchall()])
+        if not wanted.any():
+            return 0
+        net = load_network(conn, srid)
+        todo = centres.subset(wanted)
+        return _store_isochrones(cur, net, todo, net.snap(todo.xy), norms)
 
 
 def _store_kpis(cur, buildings: pd.DataFrame, result: AccessResult, norms: Norms) -> None:
@@ -319,7 +365,7 @@ def run_access(conn: Connection, *, norms: Norms | None = None,
         _copy_access(cur, model, buildings, result, centres, components, norms)
         _store_centres(cur, model, result, centres, components, norms)
         if with_isochrones:
-            _store_isochrones(cur, model, result, centres, norms)
+            _store_isochrones(cur, model.network, centres, result.centre_snap, norms)
         _store_kpis(cur, buildings, result, norms)
         cur.execute("INSERT INTO access_runs (fingerprint, buildings, centers, edges, seconds)"
                     " VALUES (%s, %s, %s, %s, %s)",

@@ -7,14 +7,16 @@ ALTER TABLE walk_nodes ADD COLUMN component integer;
 
 -- building_access (0001) keeps its columns: center_id, walk_m, reachable = the nearest existing
 -- centre by walking; straight_m = straight-line distance to that same centre.
+-- The ids added here carry no foreign keys: a run rewrites every row, and checking a million
+-- rows' references doubles its COPY; access_runs.fingerprint says when rows are stale.
 ALTER TABLE building_access
-    ADD COLUMN edge_id              bigint REFERENCES walk_edges(id) ON DELETE SET NULL,
+    ADD COLUMN edge_id              bigint,
     ADD COLUMN snap_m               double precision CHECK (snap_m IS NULL OR snap_m >= 0),
     ADD COLUMN long_snap            boolean NOT NULL DEFAULT false,
     ADD COLUMN component            integer,
     ADD COLUMN detour               double precision CHECK (detour IS NULL OR detour >= 0.99),
     ADD COLUMN walk_band_m          double precision,   -- smallest band holding walk_m, NULL beyond
-    ADD COLUMN nearest_straight_center_id integer REFERENCES service_centers(id) ON DELETE CASCADE,
+    ADD COLUMN nearest_straight_center_id integer,
     ADD COLUMN nearest_straight_m   double precision,
     ADD COLUMN straight_band_m      double precision,
     ADD COLUMN within_radius_walk     boolean NOT NULL DEFAULT false,  -- of some centre's own radius
@@ -28,7 +30,7 @@ CREATE INDEX building_access_center_idx ON building_access (center_id);
 
 CREATE TABLE center_access (
     center_id         integer PRIMARY KEY REFERENCES service_centers(id) ON DELETE CASCADE,
-    edge_id           bigint REFERENCES walk_edges(id) ON DELETE SET NULL,
+    edge_id           bigint,
     snap_m            double precision CHECK (snap_m IS NULL OR snap_m >= 0),
     long_snap         boolean NOT NULL DEFAULT false,
     component         integer,

@@ -19,7 +19,7 @@ import shapely
 from world import COMMUNITY, World
 
 from gis.access import LEVELS, AccessModel, Centres, band_of
-from gis.access_store import access_is_fresh, run_access
+from gis.access_store import access_is_fresh, ensure_isochrones, run_access
 from gis.config import get_settings
 from gis.coverage import run_coverage
 from gis.demo import build_demo, load_demo
@@ -188,6 +188,25 @@ def test_stored_access_and_kpis_by_hand(schema_conn):
     with schema_conn.cursor() as cur:  # moving the centre makes the results stale
         cur.execute("UPDATE service_centers SET geom = ST_Translate(geom, 0.0001, 0)")
     assert not access_is_fresh(schema_conn, replace(NORMS, snap_flag_m=50.0))
+
+
+def test_isochrones_on_demand_nest_and_hold_the_centre(schema_conn):
+    _, centre = small_world(schema_conn)
+    run_access(schema_conn, with_isochrones=False)
+    with schema_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM center_isochrones")
+        assert cur.fetchone()[0] == 0
+        assert ensure_isochrones(schema_conn, region=COMMUNITY) == 3
+        assert ensure_isochrones(schema_conn, region=COMMUNITY) == 0  # already there
+        cur.execute("""
+            SELECT i.band_m, ST_Area(ST_Transform(i.geom, 4543)), ST_Covers(i.geom, c.geom)
+            FROM center_isochrones i JOIN service_centers c ON c.id = i.center_id
+            ORDER BY band_m""")
+        rows = cur.fetchall()
+    assert [r[0] for r in rows] == [300, 500, 1000] and all(r[2] for r in rows)
+    # the road is 200 m long: 300 m reaches all of it and the bands cannot grow beyond it;
+    # the 40 m corridor on each side gives (200 + 2·40) × 80 m at most
+    assert rows[0][1] <= rows[1][1] <= rows[2][1] <= 280 * 80 + 1
 
 
 def test_coverage_measures_the_radius_on_foot_when_there_is_a_network(schema_conn):
