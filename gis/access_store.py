@@ -34,6 +34,7 @@ from gis.access import (
 from gis.config import Norms, get_settings
 from gis.crs import dataset_metric_srid
 from gis.network import Network, Snap, copy_query, label_components, load_network
+from gis.regions import SUBREGIONS_SQL, RegionNotFoundError, region_header
 
 __all__ = ["AccessReport", "access_is_fresh", "ensure_isochrones", "fingerprint",
            "load_access_report",
@@ -291,13 +292,10 @@ def ensure_isochrones(conn: Connection, *, region: str | None = None,
     srid = dataset_metric_srid(conn)
     centres = load_centres(conn, srid, norms)
     with conn.cursor() as cur:
-        cur.execute("""
-            WITH RECURSIVE sub(code) AS (
-                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
-                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+        cur.execute(SUBREGIONS_SQL + """
             SELECT c.id FROM service_centers c
             WHERE c.status = 'existing'
-              AND (%(code)s::text IS NULL OR c.region_code IN (SELECT code FROM sub)
+              AND (%(region)s::text IS NULL OR c.region_code IN (SELECT code FROM sub)
                    OR EXISTS (SELECT 1 FROM regions r JOIN sub USING (code)
                               WHERE r.level = 'community' AND ST_Intersects(r.geom, c.geom))
                    -- or it serves residents of the region from outside
@@ -305,7 +303,7 @@ def ensure_isochrones(conn: Connection, *, region: str | None = None,
                                JOIN buildings b ON b.id = a.building_id
                                WHERE b.community_code IN (SELECT code FROM sub)))
               AND NOT EXISTS (SELECT 1 FROM center_isochrones i WHERE i.center_id = c.id)""",
-                    {"code": region})
+                    {"region": region})
         wanted = np.isin(centres.ids, [r[0] for r in cur.fetchall()])
         if not wanted.any():
             return 0
@@ -384,36 +382,29 @@ def load_access_report(conn: Connection, *, region: str | None = None,
         If ``region`` is not in the ``regions`` table.
     """
     norms = norms or get_settings().norms
-    from gis.coverage import _region_row  # the same region header as coverage reports
-
-    region_row = _region_row(conn, region)
+    region_row = region_header(conn, region)
     code = region_row["code"]
     with conn.cursor() as cur:
-        cur.execute("""
-            WITH RECURSIVE sub(code) AS (
-                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
-                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+        cur.execute(SUBREGIONS_SQL + """
             SELECT coalesce(sum(buildings), 0), coalesce(sum(residents), 0),
                    coalesce(sum(residents_unreachable), 0),
                    coalesce(sum(residents_within_radius_walk), 0),
                    coalesce(sum(residents_within_radius_straight), 0),
                    array_agg(walk_band_residents), array_agg(straight_band_residents)
-            FROM access_kpis WHERE region_code IN (SELECT code FROM sub)""", {"code": code})
+            FROM access_kpis WHERE region_code IN (SELECT code FROM sub)""", {"region": code})
         n_b, res, unreachable, in_walk, in_straight, walk_bands, straight_bands = cur.fetchone()
         cur.execute("SELECT computed_at, buildings, centers, edges, seconds FROM access_runs"
                     " ORDER BY id DESC LIMIT 1")
         run = cur.fetchone()
-        cur.execute("""
-            SELECT 'building', a.building_id, coalesce(b.name, b.code), round(a.snap_m::numeric, 1)
+        cur.execute(SUBREGIONS_SQL + """
+            SELECT 'building', a.building_id, coalesce(b.name, b.code),
+                   round(a.snap_m::numeric, 1)
             FROM building_access a JOIN buildings b ON b.id = a.building_id WHERE a.long_snap
-              AND (%(code)s::text IS NULL OR b.community_code IN (
-                  WITH RECURSIVE sub(code) AS (SELECT %(code)s::text UNION
-                      SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
-                  SELECT code FROM sub))
+              AND b.community_code IN (SELECT code FROM sub)
             UNION ALL
             SELECT 'center', c.center_id, s.name, round(c.snap_m::numeric, 1)
             FROM center_access c JOIN service_centers s ON s.id = c.center_id WHERE c.long_snap
-            ORDER BY 1, 2""", {"code": code})
+            ORDER BY 1, 2""", {"region": code})
         long_snaps = [{"object_type": t, "id": i, "name": n, "snap_m": float(d)}
                       for t, i, n, d in cur.fetchall()]
 
@@ -436,14 +427,9 @@ def region_reports(conn: Connection, *, region: str | None = None,
                    norms: Norms | None = None) -> list[AccessReport]:
     """Access reports of ``region`` and every region under it (all regions when None)."""
     with conn.cursor() as cur:
-        cur.execute("""
-            WITH RECURSIVE sub(code) AS (
-                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
-                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
-            SELECT code FROM sub ORDER BY code""", {"code": region})
+        cur.execute(SUBREGIONS_SQL + """
+            SELECT code FROM sub ORDER BY code""", {"region": region})
         codes = [r[0] for r in cur.fetchall()]
     if region is not None and not codes:
-        from gis.coverage import RegionError
-
-        raise RegionError(f"region {region} is not in the regions table")
+        raise RegionNotFoundError(f"region {region} is not in the regions table")
     return [load_access_report(conn, region=c, norms=norms) for c in codes]

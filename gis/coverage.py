@@ -26,6 +26,7 @@ import psycopg2.extensions
 
 from gis.config import Norms, get_settings
 from gis.crs import dataset_metric_srid
+from gis.regions import SUBREGIONS_SQL, RegionNotFoundError, region_header
 
 Connection = psycopg2.extensions.connection
 
@@ -68,8 +69,8 @@ BRANCH_KINDS = ("community_branch", "grid_branch", "building_court_branch", "tow
 JOINT_KINDS = ("joint_branch", "tower_org")
 
 
-class RegionError(LookupError):
-    """The region asked for does not exist."""
+# the name the CLI and the web catch; one class with gis.layers' RegionNotFoundError
+RegionError = RegionNotFoundError
 
 
 @dataclass
@@ -94,10 +95,7 @@ class CoverageReport:
 _SCOPE_SQL = """
 DROP TABLE IF EXISTS cov_regions, cov_communities, cov_b, cov_centres, cov_in, cov_grids;
 CREATE TEMP TABLE cov_regions ON COMMIT DROP AS
-WITH RECURSIVE sub(code) AS (
-    SELECT code FROM regions WHERE %(region)s::text IS NULL OR code = %(region)s
-    UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code
-) SELECT DISTINCT code FROM sub;
+""" + SUBREGIONS_SQL + """ SELECT DISTINCT code FROM sub;
 CREATE TEMP TABLE cov_communities ON COMMIT DROP AS
 SELECT r.code, r.name, r.geom FROM regions r JOIN cov_regions USING (code)
 WHERE r.level = 'community';
@@ -542,7 +540,7 @@ def run_coverage(conn: Connection, *, region: str | None = None,
         If ``region`` is not in the ``regions`` table.
     """
     norms = norms or get_settings().norms
-    region_row = _region_row(conn, region)
+    region_row = region_header(conn, region)
     mode = distance_mode(conn, norms, refresh=True)
     srid = dataset_metric_srid(conn, region_codes=[region] if region else None)
     params = _params(norms, srid, region)
@@ -579,54 +577,31 @@ def distance_mode(conn: Connection, norms: Norms | None = None, *, refresh: bool
     return "walk"
 
 
-def _region_row(conn: Connection, region: str | None) -> dict[str, Any]:
-    with conn.cursor() as cur:
-        if region is None:
-            cur.execute("SELECT code, name, level FROM regions WHERE parent_code IS NULL"
-                        " ORDER BY code LIMIT 1")
-            row = cur.fetchone()
-            if row is None:
-                return {"code": None, "name": "全部", "level": None}
-            cur.execute("SELECT count(*) FROM regions WHERE parent_code IS NULL")
-            if cur.fetchone()[0] > 1:
-                return {"code": None, "name": "全部", "level": None}
-        else:
-            cur.execute("SELECT code, name, level FROM regions WHERE code = %s", (region,))
-            row = cur.fetchone()
-            if row is None:
-                raise RegionError(f"region {region} is not in the regions table")
-    return {"code": row[0], "name": row[1], "level": row[2]}
-
-
 def load_report(conn: Connection, *, region: str | None = None,
                 region_row: dict[str, Any] | None = None) -> CoverageReport:
     """Read the stored gaps and KPIs under ``region`` (no recomputation).
 
     KPIs of a region above community level are the sums of its communities' counts.
     """
-    region_row = region_row or _region_row(conn, region)
+    region_row = region_row or region_header(conn, region)
     code = region_row["code"]
     with conn.cursor() as cur:
         cur.execute("""
-            WITH RECURSIVE sub(code) AS (
-                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
-                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+            {sub}
             SELECT {sums}, array_agg(k.region_code ORDER BY k.region_code)
             FROM coverage_kpis k WHERE k.region_code IN (SELECT code FROM sub)
-        """.format(sums=", ".join(f"coalesce(sum(k.{c}), 0)::bigint" for c in KPI_COUNTS)),
-                    {"code": code})
+        """.format(sub=SUBREGIONS_SQL,
+                   sums=", ".join(f"coalesce(sum(k.{c}), 0)::bigint" for c in KPI_COUNTS)),
+                    {"region": code})
         row = cur.fetchone()
-        cur.execute("""
-            WITH RECURSIVE sub(code) AS (
-                SELECT code FROM regions WHERE %(code)s::text IS NULL OR code = %(code)s
-                UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code)
+        cur.execute(SUBREGIONS_SQL + """
             SELECT json_build_object('id', g.id, 'kind', g.kind, 'severity', g.severity,
                 'layer', g.layer, 'region_code', g.region_code, 'object_type', g.object_type,
                 'object_id', g.object_id, 'object_code', g.object_code,
                 'explanation', g.explanation, 'remedy', g.remedy, 'details', g.details)
             FROM coverage_gaps g WHERE g.region_code IN (SELECT code FROM sub)
             ORDER BY array_position(%(kinds)s, g.kind), g.region_code, g.object_code, g.id
-        """, {"code": code, "kinds": list(GAP_KINDS)})
+        """, {"region": code, "kinds": list(GAP_KINDS)})
         gaps = [r[0] for r in cur.fetchall()]
     kpis: dict[str, Any] = dict(zip(KPI_COUNTS, (int(v) for v in row[:len(KPI_COUNTS)]),
                                     strict=True))

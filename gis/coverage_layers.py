@@ -26,6 +26,7 @@ import psycopg2.extensions
 
 from gis.coverage import GAP_KINDS, CoverageReport, load_report, run_coverage
 from gis.layers import RegionNotFoundError, check_region_code
+from gis.regions import SUBREGIONS_SQL
 
 __all__ = ["GridNotFoundError", "check_grid_code", "child_regions", "computed_at", "ensure_report",
            "gap_features", "gap_targets", "grid_gaps", "region_names", "region_trail"]
@@ -67,11 +68,7 @@ def check_grid_code(code: str | None) -> str | None:
     return code
 
 # the region asked for and everything under it (every region when none is asked for)
-_SUB = """
-WITH RECURSIVE sub(code) AS (
-    SELECT code FROM regions WHERE %(region)s::text IS NULL OR code = %(region)s
-    UNION SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code
-)"""
+_SUB = SUBREGIONS_SQL
 
 # same order as gis.coverage.load_report, so the gap table and the layers line up
 _GAPS_SQL = _SUB + """

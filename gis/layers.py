@@ -26,6 +26,7 @@ from typing import Any
 import psycopg2.extensions
 
 from gis.config import Norms, get_settings
+from gis.regions import RegionNotFoundError
 
 __all__ = [
     "LAYERS",
@@ -49,10 +50,6 @@ _REGION_CODE = re.compile(r"^[0-9]{12}$")
 
 # Coordinates are rounded to 7 decimals (~1 cm): more only inflates the page.
 _DIGITS = 7
-
-
-class RegionNotFoundError(LookupError):
-    """A well-formed region code that is not in the ``regions`` table."""
 
 
 class UnknownLayerError(LookupError):
