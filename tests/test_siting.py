@@ -1,0 +1,122 @@
+"""Siting models against brute force on tiny instances, and their rules (existing, capacity …)."""
+
+from __future__ import annotations
+
+from itertools import combinations, product
+
+import numpy as np
+import pytest
+
+from gis.siting import SitingError, SitingProblem, solve_lscp, solve_mclp, solve_pmedian
+
+
+def random_problem(seed, n_demand=12, n_existing=2, n_candidates=6, cutoff=900.0):
+    rng = np.random.default_rng(seed)
+    demand_xy = rng.uniform(0, 1500, (n_demand, 2))
+    site_xy = rng.uniform(0, 1500, (n_existing + n_candidates, 2))
+    dist = np.hypot(*(demand_xy[:, None, :] - site_xy[None, :, :]).transpose(2, 0, 1)) * 1.3
+    d, s = np.nonzero(dist <= cutoff)
+    weights = rng.integers(10, 300, n_demand).astype(float)
+    return SitingProblem.from_pairs(weights=weights, n_existing=n_existing,
+                                    n_candidates=n_candidates, pairs=(d, s, dist[d, s])), dist
+
+
+def covered(problem, dist, open_sites, radius):
+    reach = (dist[:, list(open_sites)] <= radius).any(axis=1) if open_sites else \
+        np.zeros(len(problem.weights), bool)
+    return problem.weights[reach].sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mclp_matches_brute_force(seed):
+    problem, dist = random_problem(seed)
+    existing = list(range(problem.n_existing))
+    best = max(covered(problem, dist, existing + list(c), 500)
+               for c in combinations(range(2, problem.n_sites), 2))
+    sol = solve_mclp(problem, k=2, radius=500)
+    assert sol.objective == pytest.approx(best)
+    assert set(existing) <= set(sol.open_sites) and len(sol.new_sites) == 2
+    assert sol.covered_weight == pytest.approx(covered(problem, dist, list(sol.open_sites), 500))
+    assert sol.gap == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lscp_matches_brute_force_and_reports_the_unreachable(seed):
+    problem, dist = random_problem(seed)
+    radius = 450
+    existing = list(range(problem.n_existing))
+    reachable = (dist <= radius).any(axis=1)
+    need = covered(problem, dist, list(range(problem.n_sites)), radius)
+    fewest = next(n for n in range(problem.n_candidates + 1)
+                  if any(covered(problem, dist, existing + list(c), radius) == need
+                         for c in combinations(range(2, problem.n_sites), n)))
+    sol = solve_lscp(problem, radius=radius)
+    assert sol.objective == fewest
+    assert sol.covered_weight == pytest.approx(need)
+    assert list(sol.unreachable) == list(np.flatnonzero(~reachable))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pmedian_matches_brute_force(seed):
+    problem, dist = random_problem(seed, cutoff=1e9)  # every pair: a plain p-median
+    existing = list(range(problem.n_existing))
+
+    def cost(sites):
+        return (problem.weights * dist[:, sites].min(axis=1)).sum()
+
+    best = min(cost(existing + list(c)) for c in combinations(range(2, problem.n_sites), 2))
+    sol = solve_pmedian(problem, k=2)
+    assert sol.objective == pytest.approx(best, rel=1e-6)
+    assert (sol.assignment == np.asarray(list(sol.open_sites))[
+        dist[:, list(sol.open_sites)].argmin(axis=1)]).all()
+
+
+def test_capacitated_pmedian_matches_brute_force():
+    # 5 demand points, 3 sites (1 existing), k = 1, capacities force a split
+    rng = np.random.default_rng(7)
+    dist = rng.uniform(100, 800, (5, 3))
+    weights = np.array([100.0, 80, 60, 120, 90])
+    capacity = np.array([200.0, 250, 250])
+    d, s = np.nonzero(np.ones_like(dist))
+    problem = SitingProblem.from_pairs(weights=weights, n_existing=1, n_candidates=2,
+                                       pairs=(d, s, dist[d, s]), capacity=capacity)
+    best = np.inf
+    for new in (1, 2):
+        open_sites = [0, new]
+        for assign in product(open_sites, repeat=5):
+            load = np.bincount(assign, weights=weights, minlength=3)
+            if (load <= capacity).all():
+                best = min(best, sum(weights[i] * dist[i, j] for i, j in enumerate(assign)))
+    sol = solve_pmedian(problem, k=1)
+    assert sol.objective == pytest.approx(best)
+    load = np.bincount(sol.assignment, weights=weights, minlength=3)
+    assert (load <= capacity + 1e-6).all()
+
+
+def test_capacitated_mclp_covers_no_more_than_capacity():
+    # one candidate within reach of 300 residents but able to serve 200
+    problem = SitingProblem.from_pairs(weights=[100, 100, 100], n_existing=0, n_candidates=2,
+                                       pairs=([0, 1, 2, 2], [0, 0, 0, 1], [100, 100, 100, 400]),
+                                       capacity=[200, 1000])
+    assert solve_mclp(problem, k=1, radius=300).objective == pytest.approx(200)
+    assert solve_mclp(problem, k=2, radius=500).objective == pytest.approx(300)
+
+
+def test_existing_centres_count_and_may_be_relocated():
+    # the existing centre (site 0) reaches demand 0 only; candidate 1 reaches demands 1 and 2
+    problem = SitingProblem.from_pairs(weights=[50, 100, 100], n_existing=1, n_candidates=1,
+                                       pairs=([0, 1, 2], [0, 1, 1], [100, 100, 100]))
+    kept = solve_mclp(problem, k=0, radius=300)
+    assert kept.objective == 50 and list(kept.open_sites) == [0]
+    moved = solve_mclp(problem, k=0, radius=300, allow_close=True)
+    assert moved.objective == 200 and list(moved.closed_sites) == [0]
+    assert list(moved.new_sites) == [1]
+
+
+def test_clear_errors():
+    problem, _ = random_problem(0)
+    with pytest.raises(SitingError, match="k = 7 is more than the 6 candidate sites"):
+        solve_mclp(problem, k=7, radius=500)
+    with pytest.raises(SitingError, match="does not exist"):
+        SitingProblem.from_pairs(weights=[1], n_existing=0, n_candidates=1,
+                                 pairs=([0], [3], [10.0]))
