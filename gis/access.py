@@ -34,7 +34,7 @@ from scipy.spatial import cKDTree
 from gis.network import Network, Snap
 
 __all__ = ["LEVELS", "AccessModel", "AccessResult", "Centres", "band_of", "isochrones",
-           "walk_to_nearest"]
+           "virtual_edges", "walk_to_nearest"]
 
 LEVELS = ("street", "community", "grid", "building")
 
@@ -144,7 +144,7 @@ def band_of(distance_m: np.ndarray, bands_m: tuple[float, ...]) -> np.ndarray:
     return out
 
 
-def _virtual_edges(net: Network, snap: Snap, offset: np.ndarray) -> tuple[np.ndarray, ...]:
+def virtual_edges(net: Network, snap: Snap, offset: np.ndarray) -> tuple[np.ndarray, ...]:
     """Edges from each snapped centre's virtual node to both ends of its edge."""
     ok = np.flatnonzero(snap.edge >= 0)
     e = snap.edge[ok]
@@ -183,7 +183,7 @@ def walk_to_nearest(net: Network, b_snap: Snap, c_snap: Snap, *,
     if n_b == 0 or n_c == 0 or net.n_nodes == 0 or not (c_snap.edge >= 0).any():
         return dist, centre
     offset = np.zeros(n_c) if offset is None else np.asarray(offset, dtype=float)
-    graph = net.graph(_virtual_edges(net, c_snap, offset), n_extra_nodes=n_c)
+    graph = net.graph(virtual_edges(net, c_snap, offset), n_extra_nodes=n_c)
     sources = net.n_nodes + np.flatnonzero(c_snap.edge >= 0)
     d, _, src = dijkstra(graph, directed=True, indices=sources, min_only=True,
                          return_predecessors=True)
@@ -341,7 +341,7 @@ def isochrones(net: Network, centres: Centres, c_snap: Snap, bands_m: tuple[floa
     ok = np.flatnonzero(c_snap.edge >= 0)
     if len(ok) == 0 or len(bands) == 0:
         return np.zeros(0, int), np.zeros(0), np.zeros(0, dtype=object)
-    graph = net.graph(_virtual_edges(net, c_snap, np.zeros(len(centres))),
+    graph = net.graph(virtual_edges(net, c_snap, np.zeros(len(centres))),
                       n_extra_nodes=len(centres))
     for first in range(0, len(ok), chunk):
         ids = ok[first:first + chunk]

@@ -289,6 +289,64 @@ def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool) ->
     click.echo(format_access(reports, mode))
 
 
+@main.command()
+@click.option("--model", "model_name", type=click.Choice(["lscp", "mclp", "pmedian"]),
+              required=True, help="lscp: fewest sites for full cover; mclp: k sites, most "
+                                  "residents covered; pmedian: k sites, least walking.")
+@click.option("--k", type=int, default=None, help="New sites to open (mclp, pmedian).")
+@click.option("--radius", type=float, default=None, help="Radius of new sites, metres "
+                                                         "(default: the level's norm).")
+@click.option("--level", type=click.Choice(["street", "community", "grid", "building"]),
+              default="grid", show_default=True, help="Level of the new centres.")
+@click.option("--source", type=click.Choice(["candidates", "units", "public", "network"]),
+              default="network", show_default=True, help="Where candidate sites come from.")
+@click.option("--capacitated", is_flag=True, help="Sites serve at most 100 households per 30 m².")
+@click.option("--allow-close", is_flag=True, help="Existing centres may close or move.")
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def site(model_name: str, k: int | None, radius: float | None, level: str, source: str,
+         capacitated: bool, allow_close: bool, time_limit: float, as_json: bool) -> None:
+    """Propose where new party-mass service centres should go (walking distances)."""
+    from gis.db.connection import connection
+    from gis.siting import SitingError, solve_lscp, solve_mclp, solve_pmedian
+    from gis.siting_data import build_problem, describe
+
+    if model_name != "lscp" and k is None:
+        _fail(f"--model {model_name} needs --k")
+    try:
+        with connection() as conn:
+            data = build_problem(conn, source=source, level=level, radius_m=radius,
+                                 capacitated=capacitated,
+                                 cutoff_m=None if model_name != "pmedian" else
+                                 2 * (radius or get_settings().norms.radius_for_level(level)))
+        if model_name == "lscp":
+            sol = solve_lscp(data.problem, radius=data.radius_m, allow_close=allow_close,
+                             time_limit=time_limit)
+        elif model_name == "mclp":
+            sol = solve_mclp(data.problem, k=k, radius=data.radius_m, allow_close=allow_close,
+                             time_limit=time_limit)
+        else:
+            sol = solve_pmedian(data.problem, k=k, allow_close=allow_close,
+                                time_limit=time_limit)
+    except SitingError as exc:
+        _fail(str(exc))
+    doc = describe(data, sol)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
+    total = doc["demand_weight"] or 1
+    click.echo(f"{model_name.upper()}：新增 {doc['new_sites']} 处（半径 {doc['radius_m']:.0f} m），"
+               f"覆盖居民 {doc['covered_before']:,.0f} → {doc['covered_after']:,.0f}"
+               f"（{doc['covered_after'] / total:.1%}），差距 {doc['gap']:.2%}，"
+               f"用时 {doc['seconds']:.2f} s")
+    for s in doc["sites"]:
+        if not s["existing"]:
+            click.echo(f"  新址 {s['ref']:<10} {s['lon']:.6f}, {s['lat']:.6f}  "
+                       f"服务居民 {s['served']:,.0f}")
+    if doc["unreachable_buildings"]:
+        click.echo(f"  无候选点可达的楼栋：{len(doc['unreachable_buildings'])} 栋")
+
+
 @main.command("import")
 @click.argument("layer", type=click.Choice(["network"]))
 @click.argument("file", type=click.Path(path_type=Path))

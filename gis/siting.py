@@ -56,6 +56,9 @@ class SitingProblem:
         One entry per demand–site pair within the cutoff the pairs were built with.
     capacity : ndarray of float, optional
         Residents each site can serve (capacitated variants); None for unlimited.
+    site_radius_m : ndarray of float, optional
+        A site's own service radius (e.g. an existing centre's); NaN where the model's radius
+        applies.
     """
 
     weights: np.ndarray
@@ -65,10 +68,11 @@ class SitingProblem:
     site: np.ndarray
     distance_m: np.ndarray
     capacity: np.ndarray | None = None
+    site_radius_m: np.ndarray | None = None
 
     @classmethod
     def from_pairs(cls, *, weights, n_existing: int, n_candidates: int, pairs,
-                   capacity=None) -> SitingProblem:
+                   capacity=None, site_radius_m=None) -> SitingProblem:
         """Build from ``pairs = (demand_index, site_index, distance_m)`` (any sequences)."""
         d, s, m = (np.asarray(a) for a in pairs)
         w = np.asarray(weights, dtype=float)
@@ -80,8 +84,11 @@ class SitingProblem:
         cap = None if capacity is None else np.asarray(capacity, dtype=float)
         if cap is not None and len(cap) != n_sites:
             raise SitingError(f"capacity has {len(cap)} entries for {n_sites} sites")
+        radius = None if site_radius_m is None else np.asarray(site_radius_m, dtype=float)
+        if radius is not None and len(radius) != n_sites:
+            raise SitingError(f"site_radius_m has {len(radius)} entries for {n_sites} sites")
         return cls(w, n_existing, n_candidates, d.astype(np.int64), s.astype(np.int64),
-                   m.astype(float), cap)
+                   m.astype(float), cap, radius)
 
     @property
     def n_sites(self) -> int:
@@ -89,8 +96,11 @@ class SitingProblem:
         return self.n_existing + self.n_candidates
 
     def within(self, radius: float) -> np.ndarray:
-        """Mask of the pairs within ``radius``."""
-        return self.distance_m <= radius
+        """Mask of the pairs within the site's own radius, or ``radius`` where it has none."""
+        if self.site_radius_m is None:
+            return self.distance_m <= radius
+        own = self.site_radius_m[self.site]
+        return self.distance_m <= np.where(np.isnan(own), radius, own)
 
 
 @dataclass

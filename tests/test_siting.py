@@ -120,3 +120,91 @@ def test_clear_errors():
     with pytest.raises(SitingError, match="does not exist"):
         SitingProblem.from_pairs(weights=[1], n_existing=0, n_candidates=1,
                                  pairs=([0], [3], [10.0]))
+
+
+# --- the same instance as spopt ----------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("seed", range(3))
+def test_same_objective_as_spopt(seed):
+    """spopt's MCLP and PMedian (HiGHS through PuLP) on the same dense instance."""
+    import pulp
+    from spopt import locate
+    problem, dist = random_problem(seed, n_demand=30, n_existing=1, n_candidates=10, cutoff=1e9)
+    solver = pulp.HiGHS(msg=False)
+    predefined = np.arange(problem.n_sites) < problem.n_existing
+    mclp = locate.MCLP.from_cost_matrix(dist, problem.weights, service_radius=600,
+                                        p_facilities=1 + 3, predefined_facilities_arr=predefined)
+    mclp.solve(solver)
+    ours = solve_mclp(problem, k=3, radius=600)
+    spopt_covered = sum(problem.weights[i] for i in set().union(*map(set, mclp.fac2cli)))
+    assert ours.objective == pytest.approx(spopt_covered)
+    pmedian = locate.PMedian.from_cost_matrix(dist, problem.weights, p_facilities=1 + 3,
+                                              predefined_facilities_arr=predefined)
+    pmedian.solve(solver)
+    assert solve_pmedian(problem, k=3).objective == pytest.approx(pulp.value(
+        pmedian.problem.objective), rel=1e-6)
+
+
+# --- on the demo --------------------------------------------------------------------------------
+
+def test_walking_pairs_are_the_access_engines_distances(demo_conn):
+    from gis.access import Centres
+    from gis.access_store import load_model
+    from gis.siting_data import walking_pairs
+
+    model, _ = load_model(demo_conn, 4543)
+    sites = model.network.xy[::40][:6] + 7.0  # a few points near the streets
+    rows = np.arange(len(model.building_xy))
+    d, s, m = walking_pairs(model, rows, sites, 800.0)
+    for j in range(len(sites)):
+        alone = model.evaluate(Centres([1], sites[j:j + 1], ["grid"], [300.0]))
+        within = np.flatnonzero(alone.walk_m <= 800.0)
+        assert sorted(d[s == j]) == list(within)
+        assert m[s == j][np.argsort(d[s == j])] == pytest.approx(alone.walk_m[within])
+
+
+def test_adopting_the_lscp_sites_closes_every_radius_gap(demo_conn):
+    from gis.coverage import run_coverage
+    from gis.siting_data import build_problem
+
+    before = [g for g in run_coverage(demo_conn).gaps if g["kind"] == "beyond_service_radius"]
+    assert before  # the demo plants residents beyond every radius
+    data = build_problem(demo_conn, source="network", level="grid")
+    sol = solve_lscp(data.problem, radius=data.radius_m)
+    assert sol.covered_weight == data.problem.weights.sum() and len(sol.unreachable) == 0
+    with demo_conn.cursor() as cur:
+        for j in sol.new_sites:
+            cur.execute("INSERT INTO service_centers (name, level, status, geom) VALUES"
+                        " (%s, 'grid', 'existing', ST_SetSRID(ST_Point(%s, %s), 4326))",
+                        (f"新站{j}", float(data.sites["lon"].iat[j]),
+                         float(data.sites["lat"].iat[j])))
+    after = [g for g in run_coverage(demo_conn).gaps if g["kind"] == "beyond_service_radius"]
+    assert after == []
+
+
+def test_cli_json_is_clean_and_k_is_checked(database_factory):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psycopg2
+
+    from gis.demo import build_demo, load_demo
+
+    url = database_factory("site_cli")
+    conn = psycopg2.connect(url)
+    load_demo(conn, build_demo(seed=1))
+    conn.commit()
+    conn.close()
+    gridmap = str(Path(sys.executable).with_name("gridmap"))
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([gridmap, "site", "--model", "mclp", "--k", "2", "--json"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    doc = json.loads(out)  # nothing but the JSON on stdout (HiGHS prints a banner)
+    assert doc["new_sites"] == 2 and doc["covered_after"] > doc["covered_before"]
+    assert doc["gap"] == 0
+    bad = subprocess.run([gridmap, "site", "--model", "mclp", "--k", "100000", "--source",
+                          "public"], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "more than the" in bad.stderr
