@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,23 +37,29 @@ from gis.crs import dataset_metric_srid
 from gis.network import Network, Snap, copy_query, label_components, load_network
 from gis.regions import SUBREGIONS_SQL, RegionNotFoundError, region_header
 
-__all__ = ["AccessReport", "access_is_fresh", "ensure_isochrones", "fingerprint",
-           "load_access_report",
+__all__ = ["AccessReport", "access_is_fresh", "building_access", "ensure_access",
+           "ensure_isochrones", "fingerprint", "isochrone_features", "load_access_report",
            "load_centres", "load_model", "region_reports", "run_access"]
 
 Connection = psycopg2.extensions.connection
 
 DETOUR_MIN_STRAIGHT_M = 50.0
 
+# Order-independent and exact: a sum of per-row 64-bit hashes (numeric, so it cannot overflow).
+# Float sums would change with the physical row order, and a sum of X coordinates misses moves.
 _FINGERPRINT_SQL = """
 SELECT
-  (SELECT coalesce(string_agg(id || ':' || level || ':' || coalesce(radius_m::text, '-') || ':'
-                              || encode(ST_AsBinary(geom), 'hex'), ',' ORDER BY id), '')
+  (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+              id || ':' || level || ':' || coalesce(radius_m::text, '-') || ':'
+              || encode(ST_AsBinary(geom), 'hex'), 0)), 0)
    FROM service_centers WHERE status = 'existing')
-  || '|' || (SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(length_m), 0)
+  || '|' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+              id || ':' || source || ':' || target || ':' || length_m::text || ':'
+              || encode(ST_AsBinary(geom), 'hex'), 0)), 0)
              FROM walk_edges)
-  || '|' || (SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(residents), 0)
-                    || ':' || coalesce(sum(ST_X(ST_PointOnSurface(geom))), 0)
+  || '|' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+              id || ':' || residents || ':' || coalesce(community_code, '') || ':'
+              || encode(ST_AsBinary(geom), 'hex'), 0)), 0)
              FROM buildings)
 """
 
@@ -433,3 +440,108 @@ def region_reports(conn: Connection, *, region: str | None = None,
     if region is not None and not codes:
         raise RegionNotFoundError(f"region {region} is not in the regions table")
     return [load_access_report(conn, region=c, norms=norms) for c in codes]
+
+
+# --- reads for the maps ---------------------------------------------------------------------------
+
+_BUILDING_ACCESS_SQL = """
+SELECT a.building_id, a.center_id, a.walk_m, a.straight_m, a.reachable, a.walk_band_m,
+       a.within_radius_walk, a.snap_m, a.long_snap, a.nearest_straight_center_id,
+       a.nearest_straight_m
+FROM building_access a
+WHERE a.building_id = ANY(%(ids)s::int[])
+"""
+
+_ISOCHRONES_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+    json_build_object(
+        'type', 'Feature',
+        'id', i.center_id || ':' || i.band_m,
+        'geometry', ST_AsGeoJSON(i.geom, 6)::json,
+        'properties', json_build_object('center_id', i.center_id, 'band_m', i.band_m,
+                                        'name', c.name, 'level', c.level))
+    ORDER BY i.band_m DESC, i.center_id), '[]'::json))
+FROM center_isochrones i JOIN service_centers c ON c.id = i.center_id
+WHERE %(ids)s::int[] IS NULL OR i.center_id = ANY(%(ids)s::int[])
+"""
+
+def building_access(conn: Connection, *, building_ids: Sequence[int]) -> dict[int, dict]:
+    """The stored access of some buildings (``building_access`` rows), by building id.
+
+    Parameters
+    ----------
+    conn : psycopg2 connection
+        An open connection to a gridmap database.
+    building_ids : sequence of int
+        The buildings wanted; ids without a stored row are left out.
+
+    Returns
+    -------
+    dict
+        Building id → ``{"center_id", "walk_m", "straight_m", "reachable", "walk_band_m",
+        "within_radius_walk", "snap_m", "long_snap", "nearest_straight_center_id",
+        "nearest_straight_m"}`` (distances in metres, None where there is none).
+    """
+    keys = ("center_id", "walk_m", "straight_m", "reachable", "walk_band_m",
+            "within_radius_walk", "snap_m", "long_snap", "nearest_straight_center_id",
+            "nearest_straight_m")
+    with conn.cursor() as cur:
+        cur.execute(_BUILDING_ACCESS_SQL, {"ids": [int(i) for i in building_ids]})
+        return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in cur.fetchall()}
+
+
+def isochrone_features(conn: Connection, *,
+                       center_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """The stored walking isochrones as a GeoJSON FeatureCollection (largest band first).
+
+    Parameters
+    ----------
+    conn : psycopg2 connection
+        An open connection to a gridmap database.
+    center_ids : sequence of int, optional
+        Only these centres' isochrones; default all.
+
+    Returns
+    -------
+    dict
+        Features with id ``"<center_id>:<band_m>"`` and properties ``center_id``, ``band_m``,
+        ``name`` and ``level`` of the centre.
+    """
+    ids = None if center_ids is None else [int(i) for i in center_ids]
+    with conn.cursor() as cur:
+        cur.execute(_ISOCHRONES_SQL, {"ids": ids})
+        return cur.fetchone()[0]
+
+
+def ensure_access(conn: Connection, *, region: str | None = None, isochrones: bool = True,
+                  norms: Norms | None = None) -> bool:
+    """Make the stored access results current, computing only what is missing (no SQL here).
+
+    Stale or missing results are recomputed (:func:`gis.access_store.run_access`, without
+    isochrones); with ``isochrones``, the isochrones of the centres of ``region`` are then
+    computed where they are missing (:func:`gis.access_store.ensure_isochrones`). Everything
+    happens in the caller's transaction: commit to keep it.
+
+    Parameters
+    ----------
+    conn : psycopg2 connection
+        An open connection to a gridmap database.
+    region : str, optional
+        12-digit code of the region shown; default everything.
+    isochrones : bool, default True
+        Also make sure the region's centres have their isochrones.
+    norms : Norms, optional
+        The settings' norms by default.
+
+    Returns
+    -------
+    bool
+        True when access was (re)computed for this call.
+    """
+    norms = norms or get_settings().norms
+    stale = not access_is_fresh(conn, norms)
+    if stale:
+        run_access(conn, norms=norms, with_isochrones=False)
+    if isochrones:
+        ensure_isochrones(conn, region=region, norms=norms)
+    return stale

@@ -2,8 +2,9 @@
 
 ``create_app()`` builds the Flask app; ``gridmap serve`` runs it. Pages live in
 :mod:`web.views`, the JSON API in :mod:`web.api`, the Folium maps in :mod:`web.maps` (home) and
-:mod:`web.coverage_map` (coverage). The app reads and writes the database only through
-:mod:`gis` functions.
+:mod:`web.coverage_map` (coverage); the access page and its what-if API in
+:mod:`web.access`, its map in :mod:`web.access_map`. The app reads and writes the database only
+through :mod:`gis` functions.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, views
+    from web import access, api, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(access.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

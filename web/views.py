@@ -55,6 +55,8 @@ def index():
         switch_url=url_for("views.index", **switch_args),
         coverage_url=url_for("views.coverage", region=region,
                              lang=lang if lang != current_app.config["LANG"] else None),
+        access_url=url_for("access.page", region=region,
+                           lang=lang if lang != current_app.config["LANG"] else None),
     )
 
 
