@@ -52,7 +52,7 @@ SELECT
   (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
               id || ':' || level || ':' || coalesce(radius_m::text, '-') || ':'
               || encode(ST_AsBinary(geom), 'hex'), 0)), 0)
-   FROM service_centers WHERE status = 'existing')
+   FROM service_centers WHERE status = ANY(%(statuses)s))
   || '|' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
               id || ':' || source || ':' || target || ':' || length_m::text || ':'
               || encode(ST_AsBinary(geom), 'hex'), 0)), 0)
@@ -75,7 +75,7 @@ SELECT id, level, coalesce(radius_m::float8, CASE level WHEN 'street' THEN %(r_s
            WHEN 'community' THEN %(r_community)s WHEN 'grid' THEN %(r_grid)s
            ELSE %(r_building)s END), ST_X(p), ST_Y(p)
 FROM (SELECT *, ST_Transform(geom, %(srid)s) AS p FROM service_centers
-      WHERE status = 'existing') c
+      WHERE status = ANY(%(statuses)s)) c
 ORDER BY id
 """
 
@@ -117,29 +117,43 @@ class AccessReport:
                 "long_snaps": self.long_snaps}
 
 
-def fingerprint(conn: Connection, norms: Norms) -> str:
-    """A digest of what access results depend on: centres, network, buildings and norms."""
+def serving_statuses(planned: bool = False) -> list[str]:
+    """The centre statuses that serve residents: existing, and planned ones when asked."""
+    return ["existing", "planned"] if planned else ["existing"]
+
+
+def fingerprint(conn: Connection, norms: Norms, *, planned: bool = False) -> str:
+    """A digest of what access results depend on: centres, network, buildings and norms.
+
+    ``planned`` counts planned centres as serving (the planner's "with the plan" view).
+    """
     with conn.cursor() as cur:
-        cur.execute(_FINGERPRINT_SQL)
+        cur.execute(_FINGERPRINT_SQL, {"statuses": serving_statuses(planned)})
         text = cur.fetchone()[0]
     norms_text = repr((norms.radius_street_m, norms.radius_community_m, norms.radius_grid_m,
-                       norms.radius_building_m, norms.walk_bands_m, norms.snap_flag_m))
+                       norms.radius_building_m, norms.walk_bands_m, norms.snap_flag_m, planned))
     return hashlib.sha1((text + norms_text).encode()).hexdigest()
 
 
-def access_is_fresh(conn: Connection, norms: Norms | None = None) -> bool:
-    """Whether the stored access results were computed from the data as it is now."""
+def access_is_fresh(conn: Connection, norms: Norms | None = None, *,
+                    planned: bool = False) -> bool:
+    """Whether the stored access results were computed from the data as it is now.
+
+    With ``planned``, whether they were computed counting the planned centres too.
+    """
     norms = norms or get_settings().norms
     with conn.cursor() as cur:
         cur.execute("SELECT fingerprint FROM access_runs ORDER BY id DESC LIMIT 1")
         row = cur.fetchone()
-    return row is not None and row[0] == fingerprint(conn, norms)
+    return row is not None and row[0] == fingerprint(conn, norms, planned=planned)
 
 
-def load_centres(conn: Connection, srid: int, norms: Norms) -> Centres:
-    """The existing service centres, with their radius (own, or the level's norm)."""
+def load_centres(conn: Connection, srid: int, norms: Norms, *,
+                 planned: bool = False) -> Centres:
+    """The serving centres (existing; and planned with ``planned``) with their radius."""
     df = copy_query(conn, _CENTRES_SQL, {
-        "srid": srid, "r_street": norms.radius_street_m, "r_community": norms.radius_community_m,
+        "srid": srid, "statuses": serving_statuses(planned),
+        "r_street": norms.radius_street_m, "r_community": norms.radius_community_m,
         "r_grid": norms.radius_grid_m, "r_building": norms.radius_building_m,
     }, names=["id", "level", "radius", "x", "y"])
     return Centres(df["id"].to_numpy(), df[["x", "y"]].to_numpy(float),
@@ -278,7 +292,7 @@ def _store_isochrones(cur, net: Network, centres: Centres, c_snap: Snap, norms: 
 
 
 def ensure_isochrones(conn: Connection, *, region: str | None = None,
-                      norms: Norms | None = None) -> int:
+                      norms: Norms | None = None, planned: bool = False) -> int:
     """Compute and store the isochrones of the existing centres of ``region`` that have none.
 
     A centre is of the region when its ``region_code`` or its position is in it, or when it is
@@ -294,14 +308,14 @@ def ensure_isochrones(conn: Connection, *, region: str | None = None,
         Polygons stored.
     """
     norms = norms or get_settings().norms
-    if not access_is_fresh(conn, norms):
-        run_access(conn, norms=norms, with_isochrones=False)
+    if not access_is_fresh(conn, norms, planned=planned):
+        run_access(conn, norms=norms, with_isochrones=False, planned=planned)
     srid = dataset_metric_srid(conn)
-    centres = load_centres(conn, srid, norms)
+    centres = load_centres(conn, srid, norms, planned=planned)
     with conn.cursor() as cur:
         cur.execute(SUBREGIONS_SQL + """
             SELECT c.id FROM service_centers c
-            WHERE c.status = 'existing'
+            WHERE c.status = ANY(%(statuses)s)
               AND (%(region)s::text IS NULL OR c.region_code IN (SELECT code FROM sub)
                    OR EXISTS (SELECT 1 FROM regions r JOIN sub USING (code)
                               WHERE r.level = 'community' AND ST_Intersects(r.geom, c.geom))
@@ -310,7 +324,7 @@ def ensure_isochrones(conn: Connection, *, region: str | None = None,
                                JOIN buildings b ON b.id = a.building_id
                                WHERE b.community_code IN (SELECT code FROM sub)))
               AND NOT EXISTS (SELECT 1 FROM center_isochrones i WHERE i.center_id = c.id)""",
-                    {"region": region})
+                    {"region": region, "statuses": serving_statuses(planned)})
         wanted = np.isin(centres.ids, [r[0] for r in cur.fetchall()])
         if not wanted.any():
             return 0
@@ -341,7 +355,7 @@ def _store_kpis(cur, buildings: pd.DataFrame, result: AccessResult, norms: Norms
 
 
 def run_access(conn: Connection, *, norms: Norms | None = None,
-               with_isochrones: bool = True) -> AccessReport:
+               with_isochrones: bool = True, planned: bool = False) -> AccessReport:
     """Compute walking and straight-line access for every building and store it.
 
     Parameters
@@ -352,6 +366,8 @@ def run_access(conn: Connection, *, norms: Norms | None = None,
         Radii, bands and the snap flag distance; the settings' by default.
     with_isochrones : bool, default True
         Also compute each centre's walking isochrones (the slow part at city scale).
+    planned : bool, default False
+        Count planned centres as serving too ("with the plan"); the run records it.
 
     Returns
     -------
@@ -363,7 +379,7 @@ def run_access(conn: Connection, *, norms: Norms | None = None,
     srid = dataset_metric_srid(conn)
     model, buildings = load_model(conn, srid)
     components = label_components(conn, model.network)
-    centres = load_centres(conn, srid, norms)
+    centres = load_centres(conn, srid, norms, planned=planned)
     result = model.evaluate(centres)
     with conn.cursor() as cur:
         cur.execute("TRUNCATE building_access, center_access, center_isochrones, access_kpis")
@@ -372,10 +388,10 @@ def run_access(conn: Connection, *, norms: Norms | None = None,
         if with_isochrones:
             _store_isochrones(cur, model.network, centres, result.centre_snap, norms)
         _store_kpis(cur, buildings, result, norms)
-        cur.execute("INSERT INTO access_runs (fingerprint, buildings, centers, edges, seconds)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (fingerprint(conn, norms), len(buildings), len(centres),
-                     len(model.network.edge_ids), time.perf_counter() - start))
+        cur.execute("INSERT INTO access_runs (fingerprint, buildings, centers, edges, seconds,"
+                    " planned) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (fingerprint(conn, norms, planned=planned), len(buildings), len(centres),
+                     len(model.network.edge_ids), time.perf_counter() - start, planned))
     return load_access_report(conn, norms=norms)
 
 
@@ -400,8 +416,8 @@ def load_access_report(conn: Connection, *, region: str | None = None,
                    array_agg(walk_band_residents), array_agg(straight_band_residents)
             FROM access_kpis WHERE region_code IN (SELECT code FROM sub)""", {"region": code})
         n_b, res, unreachable, in_walk, in_straight, walk_bands, straight_bands = cur.fetchone()
-        cur.execute("SELECT computed_at, buildings, centers, edges, seconds FROM access_runs"
-                    " ORDER BY id DESC LIMIT 1")
+        cur.execute("SELECT computed_at, buildings, centers, edges, seconds, planned"
+                    " FROM access_runs ORDER BY id DESC LIMIT 1")
         run = cur.fetchone()
         cur.execute(SUBREGIONS_SQL + """
             SELECT 'building', a.building_id, coalesce(b.name, b.code),
@@ -426,7 +442,8 @@ def load_access_report(conn: Connection, *, region: str | None = None,
     kpis["levels"] = list(LEVELS)
     run_info = None if run is None else {
         "computed_at": run[0].isoformat(), "buildings": run[1], "centers": run[2],
-        "edges": run[3], "seconds": round(run[4], 3) if run[4] is not None else None}
+        "edges": run[3], "seconds": round(run[4], 3) if run[4] is not None else None,
+        "planned": run[5]}
     return AccessReport(region=region_row, kpis=kpis, run=run_info, long_snaps=long_snaps)
 
 
@@ -514,7 +531,7 @@ def isochrone_features(conn: Connection, *,
 
 
 def ensure_access(conn: Connection, *, region: str | None = None, isochrones: bool = True,
-                  norms: Norms | None = None) -> bool:
+                  norms: Norms | None = None, planned: bool = False) -> bool:
     """Make the stored access results current, computing only what is missing (no SQL here).
 
     Stale or missing results are recomputed (:func:`gis.access_store.run_access`, without
@@ -539,9 +556,9 @@ def ensure_access(conn: Connection, *, region: str | None = None, isochrones: bo
         True when access was (re)computed for this call.
     """
     norms = norms or get_settings().norms
-    stale = not access_is_fresh(conn, norms)
+    stale = not access_is_fresh(conn, norms, planned=planned)
     if stale:
-        run_access(conn, norms=norms, with_isochrones=False)
+        run_access(conn, norms=norms, with_isochrones=False, planned=planned)
     if isochrones:
-        ensure_isochrones(conn, region=region, norms=norms)
+        ensure_isochrones(conn, region=region, norms=norms, planned=planned)
     return stale

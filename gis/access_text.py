@@ -41,7 +41,8 @@ def format_access(reports: list[AccessReport], mode: str) -> str:
     if run:
         lines += ["", f"计算于 {run['computed_at'][:19]}：楼栋 {run['buildings']:,}，"
                       f"服务中心 {run['centers']:,}，路网边 {run['edges']:,}，"
-                      f"用时 {run['seconds']:.2f} s"]
+                      f"用时 {run['seconds']:.2f} s"
+                      + ("，计入规划服务站" if run.get("planned") else "")]
         if not run["edges"]:
             lines.append("没有步行路网：步行距离不可用（gridmap import network FILE）")
     flagged = reports[0].long_snaps

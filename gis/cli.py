@@ -235,7 +235,8 @@ def demo(seed: int, scale: str, copies: int | None, force: bool) -> None:
 @main.command()
 @click.option("--region", default=None, help="12-digit code of a district, street or community.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def coverage(region: str | None, as_json: bool) -> None:
+@click.option("--planned", is_flag=True, help="Count planned centres as serving (with the plan).")
+def coverage(region: str | None, as_json: bool, planned: bool) -> None:
     """Find coverage gaps (grids, organisation, staff, service radius) and their KPIs."""
     from gis.coverage import RegionError, run_coverage
     from gis.db.connection import connection
@@ -244,7 +245,7 @@ def coverage(region: str | None, as_json: bool) -> None:
     try:
         region = check_region_code(region)
         with connection() as conn:
-            report = run_coverage(conn, region=region)
+            report = run_coverage(conn, region=region, planned=planned)
     except (ValueError, RegionError) as exc:
         _fail(f"--region: {exc}")
     if as_json:
@@ -262,7 +263,9 @@ def coverage(region: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (walking and straight-line figures per region).")
 @click.option("--no-isochrones", is_flag=True, help="Skip the walking isochrones (faster).")
-def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool) -> None:
+@click.option("--planned", is_flag=True, help="Count planned centres as serving (with the plan).")
+def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool,
+           planned: bool) -> None:
     """Nearest service centres by walking and straight line; band shares per region."""
     from gis.access_store import region_reports, run_access
     from gis.coverage import RegionError
@@ -272,7 +275,7 @@ def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool) ->
     try:
         region = check_region_code(region)
         with connection() as conn:
-            run_access(conn, with_isochrones=not no_isochrones)
+            run_access(conn, with_isochrones=not no_isochrones, planned=planned)
             reports = region_reports(conn, region=region)
     except (ValueError, RegionError) as exc:
         _fail(f"--region: {exc}")

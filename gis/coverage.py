@@ -83,11 +83,13 @@ class CoverageReport:
     communities: list[str] = field(default_factory=list)
     # how service-radius gaps are measured: "walk" (walking network) or "straight"
     distance_mode: str = "straight"
+    # whether planned centres counted as serving ("with the plan")
+    planned: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The ``gridmap coverage --json`` object: region, KPIs, gaps and the distance mode."""
+        """The ``gridmap coverage --json`` object: region, KPIs, gaps, distance mode, plan."""
         return {"region": self.region, "kpis": self.kpis, "gaps": self.gaps,
-                "distance_mode": self.distance_mode}
+                "distance_mode": self.distance_mode, "planned": self.planned}
 
 
 # --- scope --------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
        coalesce(radius_m::float8, CASE level WHEN 'street' THEN %(r_street)s
            WHEN 'community' THEN %(r_community)s WHEN 'grid' THEN %(r_grid)s
            ELSE %(r_building)s END) AS r
-FROM service_centers WHERE status = 'existing';
+FROM service_centers WHERE status = ANY(%(statuses)s);
 CREATE INDEX ON cov_centres USING gist (g);
 -- statistics only where the plans need them (those of footprints cost a quarter second per 10⁵)
 ANALYZE cov_b (id, community_code, kind, households, residents, pt);
@@ -418,7 +420,8 @@ INSERT INTO coverage_kpis (region_code, buildings, households, residents,
     residents_in_governance_grid, residents_in_party_grid, grids, grids_with_head,
     grids_with_worker, party_grids, party_grids_with_branch, two_new_buildings,
     two_new_buildings_covered, residential_buildings, residential_needing_group,
-    residential_with_group, residential_with_responsible, residents_within_radius, gap_counts)
+    residential_with_group, residential_with_responsible, residents_within_radius, gap_counts,
+    planned)
 WITH b AS (
     SELECT community_code AS code, count(*) AS n, coalesce(sum(households), 0) AS hh,
            coalesce(sum(residents), 0) AS res,
@@ -472,7 +475,7 @@ SELECT c.code, coalesce(b.n, 0), coalesce(b.hh, 0), coalesce(b.res, 0),
     coalesce(b.big, 0) - coalesce(p.no_group, 0),
     coalesce(b.homes, 0) - coalesce(p.no_responsible, 0),
     coalesce(b.res, 0) - coalesce(p.res_beyond, 0),
-    coalesce(counts.j, '{}'::jsonb)
+    coalesce(counts.j, '{}'::jsonb), %(planned)s
 FROM cov_communities c
 LEFT JOIN b ON b.code = c.code LEFT JOIN g ON g.code = c.code LEFT JOIN tn ON tn.code = c.code
 LEFT JOIN tn_gap ON tn_gap.code = c.code LEFT JOIN pivot p ON p.code = c.code
@@ -500,7 +503,8 @@ KPI_SHARES = {
 }
 
 
-def _params(norms: Norms, srid: int, region: str | None) -> dict[str, Any]:
+def _params(norms: Norms, srid: int, region: str | None,
+            planned: bool = False) -> dict[str, Any]:
     radii = [norms.radius_street_m, norms.radius_community_m, norms.radius_grid_m,
              norms.radius_building_m]
     return {
@@ -512,12 +516,13 @@ def _params(norms: Norms, srid: int, region: str | None) -> dict[str, Any]:
         "branch_kinds": list(BRANCH_KINDS), "joint_kinds": list(JOINT_KINDS),
         "r_street": norms.radius_street_m, "r_community": norms.radius_community_m,
         "r_grid": norms.radius_grid_m, "r_building": norms.radius_building_m,
-        "r_max": max(radii),
+        "r_max": max(radii), "planned": planned,
+        "statuses": ["existing", "planned"] if planned else ["existing"],
     }
 
 
 def run_coverage(conn: Connection, *, region: str | None = None,
-                 norms: Norms | None = None) -> CoverageReport:
+                 norms: Norms | None = None, planned: bool = False) -> CoverageReport:
     """Find every coverage gap under ``region`` and store gaps and KPIs.
 
     Parameters
@@ -528,6 +533,8 @@ def run_coverage(conn: Connection, *, region: str | None = None,
         12-digit code of a city, district, street or community; None for everything.
     norms
         Thresholds (radii, household norm, branch rules ...); the settings' by default.
+    planned
+        Count planned centres as serving ("with the plan"); the stored results say so.
 
     Returns
     -------
@@ -541,9 +548,9 @@ def run_coverage(conn: Connection, *, region: str | None = None,
     """
     norms = norms or get_settings().norms
     region_row = region_header(conn, region)
-    mode = distance_mode(conn, norms, refresh=True)
+    mode = distance_mode(conn, norms, refresh=True, planned=planned)
     srid = dataset_metric_srid(conn, region_codes=[region] if region else None)
-    params = _params(norms, srid, region)
+    params = _params(norms, srid, region, planned)
     with conn.cursor() as cur:
         cur.execute(_SCOPE_SQL, params)
         cur.execute("DELETE FROM coverage_gaps WHERE region_code IN (SELECT code FROM cov_regions)")
@@ -558,7 +565,8 @@ def run_coverage(conn: Connection, *, region: str | None = None,
     return load_report(conn, region=region, region_row=region_row)
 
 
-def distance_mode(conn: Connection, norms: Norms | None = None, *, refresh: bool = False) -> str:
+def distance_mode(conn: Connection, norms: Norms | None = None, *, refresh: bool = False,
+                  planned: bool = False) -> str:
     """``walk`` when the database has a walking network, else ``straight``.
 
     With ``refresh``, stale or missing walking results are recomputed first (without
@@ -572,8 +580,8 @@ def distance_mode(conn: Connection, norms: Norms | None = None, *, refresh: bool
         from gis.access_store import access_is_fresh, run_access
 
         norms = norms or get_settings().norms
-        if not access_is_fresh(conn, norms):
-            run_access(conn, norms=norms, with_isochrones=False)
+        if not access_is_fresh(conn, norms, planned=planned):
+            run_access(conn, norms=norms, with_isochrones=False, planned=planned)
     return "walk"
 
 
@@ -588,7 +596,8 @@ def load_report(conn: Connection, *, region: str | None = None,
     with conn.cursor() as cur:
         cur.execute("""
             {sub}
-            SELECT {sums}, array_agg(k.region_code ORDER BY k.region_code)
+            SELECT {sums}, coalesce(bool_or(k.planned), false),
+                   array_agg(k.region_code ORDER BY k.region_code)
             FROM coverage_kpis k WHERE k.region_code IN (SELECT code FROM sub)
         """.format(sub=SUBREGIONS_SQL,
                    sums=", ".join(f"coalesce(sum(k.{c}), 0)::bigint" for c in KPI_COUNTS)),
@@ -613,4 +622,4 @@ def load_report(conn: Connection, *, region: str | None = None,
     kpis["gap_counts"] = gap_counts
     communities = row[-1] or []
     return CoverageReport(region=region_row, kpis=kpis, gaps=gaps, communities=communities,
-                          distance_mode=distance_mode(conn))
+                          distance_mode=distance_mode(conn), planned=bool(row[-2]))

@@ -66,7 +66,7 @@ def format_report(report: CoverageReport) -> str:
         share = k[name]
         lines.append(f"  {pad(SHARE_LABELS[name], 28)}{'—' if share is None else f'{share:6.1%}'}")
     lines.append("服务半径按" + ("步行路网距离" if report.distance_mode == "walk" else "直线距离")
-                 + "计算")
+                 + "计算" + ("，计入规划服务站" if report.planned else ""))
     lines.append("")
     lines.append("缺口：" + ("无" if not report.gaps else ""))
     for kind, n in k["gap_counts"].items():

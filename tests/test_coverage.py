@@ -260,7 +260,7 @@ def test_cli_json_lists_exactly_the_planted_gaps(database_factory):
     out = subprocess.run([gridmap, "coverage", "--json"], capture_output=True, text=True,
                          env=env, check=True).stdout
     doc = json.loads(out)
-    assert set(doc) == {"region", "kpis", "gaps", "distance_mode"}
+    assert set(doc) == {"region", "kpis", "gaps", "distance_mode", "planned"}
     assert doc["distance_mode"] == "walk"  # the demo has a walking network
     assert sorted(((g["kind"], g["object_code"]) for g in doc["gaps"]), key=str) == planted
     assert all(g["explanation"] and g["object_type"] for g in doc["gaps"])

@@ -290,7 +290,7 @@ def test_api_is_the_stored_report(client, coverage_demo_url, region):
     response = client.get(f"/api/coverage?region={region}")
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"region", "kpis", "gaps", "distance_mode"}
+    assert set(body) == {"region", "kpis", "gaps", "distance_mode", "planned"}
     assert body == json.loads(json.dumps(report_of(coverage_demo_url, region).to_json()))
 
 

@@ -168,19 +168,25 @@ def test_adopting_the_lscp_sites_closes_every_radius_gap(demo_conn):
     from gis.coverage import run_coverage
     from gis.siting_data import build_problem
 
-    before = [g for g in run_coverage(demo_conn).gaps if g["kind"] == "beyond_service_radius"]
+    def beyond(**kwargs):
+        report = run_coverage(demo_conn, **kwargs)
+        return [g for g in report.gaps if g["kind"] == "beyond_service_radius"], report
+
+    before, _ = beyond()
     assert before  # the demo plants residents beyond every radius
     data = build_problem(demo_conn, source="network", level="grid")
     sol = solve_lscp(data.problem, radius=data.radius_m)
     assert sol.covered_weight == data.problem.weights.sum() and len(sol.unreachable) == 0
-    with demo_conn.cursor() as cur:
+    with demo_conn.cursor() as cur:  # "adopt": the sites become planned grid stations
         for j in sol.new_sites:
             cur.execute("INSERT INTO service_centers (name, level, status, geom) VALUES"
-                        " (%s, 'grid', 'existing', ST_SetSRID(ST_Point(%s, %s), 4326))",
+                        " (%s, 'grid', 'planned', ST_SetSRID(ST_Point(%s, %s), 4326))",
                         (f"新站{j}", float(data.sites["lon"].iat[j]),
                          float(data.sites["lat"].iat[j])))
-    after = [g for g in run_coverage(demo_conn).gaps if g["kind"] == "beyond_service_radius"]
-    assert after == []
+    with_plan, report = beyond(planned=True)
+    assert with_plan == [] and report.planned and report.to_json()["planned"] is True
+    without, report = beyond()  # as things stand, the gaps are still there
+    assert len(without) == len(before) and not report.planned
 
 
 def test_cli_json_is_clean_and_k_is_checked(database_factory):
