@@ -522,7 +522,8 @@ def _params(norms: Norms, srid: int, region: str | None,
 
 
 def run_coverage(conn: Connection, *, region: str | None = None,
-                 norms: Norms | None = None, planned: bool = False) -> CoverageReport:
+                 norms: Norms | None = None, planned: bool = False,
+                 refresh_access: bool = True) -> CoverageReport:
     """Find every coverage gap under ``region`` and store gaps and KPIs.
 
     Parameters
@@ -535,6 +536,9 @@ def run_coverage(conn: Connection, *, region: str | None = None,
         Thresholds (radii, household norm, branch rules ...); the settings' by default.
     planned
         Count planned centres as serving ("with the plan"); the stored results say so.
+    refresh_access
+        Recompute stale walking results first (default). Grid edits, which cannot change
+        them, pass False and save the check.
 
     Returns
     -------
@@ -548,7 +552,7 @@ def run_coverage(conn: Connection, *, region: str | None = None,
     """
     norms = norms or get_settings().norms
     region_row = region_header(conn, region)
-    mode = distance_mode(conn, norms, refresh=True, planned=planned)
+    mode = distance_mode(conn, norms, refresh=refresh_access, planned=planned)
     srid = dataset_metric_srid(conn, region_codes=[region] if region else None)
     params = _params(norms, srid, region, planned)
     with conn.cursor() as cur:

@@ -1,0 +1,623 @@
+"""Grid boundary edits that keep a community tiled: preview, commit, history, restore.
+
+Every edit — reshape, create, split, merge, delete, restore — becomes a list of *changes* (a
+grid's new geometry, a new grid, or a grid removed) in one community and one layer, and goes
+through the same path:
+
+1. the new geometry is checked (GeoJSON in EPSG:4326, a valid non-empty polygon), snapped to the
+   edges of the neighbouring grids and of the community (so no slivers appear), and must lie in
+   the community (overhangs below the gap tolerance are trimmed);
+2. neighbours of the same layer that it now covers are clipped (and the clipping is reported);
+   a neighbour that would vanish is an error — merge instead;
+3. the changes are written in a savepoint: versions bumped, history rows written (who, what, the
+   geometry after), governance buildings reassigned, and coverage recomputed for the community;
+4. a *preview* reports per grid households / residents / buildings before and after, the
+   buildings that change grid, holes the edit opens, the clipping and the coverage KPIs before and
+   after — then rolls the savepoint back; a *commit* keeps it.
+
+A stale ``version`` raises :class:`VersionConflictError` (HTTP 409) and changes nothing; every other
+refusal raises :class:`EditError` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2.extensions
+
+from gis.config import Norms, get_settings
+from gis.coverage import KPI_SHARES, load_report, run_coverage
+
+__all__ = ["EditError", "EditResult", "VersionConflictError", "create_grid", "delete_grid",
+           "grid_history", "merge_grids", "renumber", "reshape_grid", "restore_grid",
+           "split_grid"]
+
+Connection = psycopg2.extensions.connection
+
+# snapping distance to neighbouring edges, degrees (≈ 0.5 m)
+SNAP_DEG = 5e-6
+
+
+class EditError(ValueError):
+    """An edit that cannot be made; ``field`` names what is wrong (for a 4xx answer)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class VersionConflictError(EditError):
+    """The grid changed since the planner loaded it (HTTP 409)."""
+
+
+@dataclass
+class EditResult:
+    """What an edit does (preview) or did (commit)."""
+
+    action: str
+    community_code: str
+    layer: str
+    committed: bool
+    grids: list[dict[str, Any]] = field(default_factory=list)
+    moved_buildings: list[dict[str, Any]] = field(default_factory=list)
+    clipped: list[dict[str, Any]] = field(default_factory=list)
+    new_holes: list[dict[str, Any]] = field(default_factory=list)
+    detached: list[dict[str, Any]] = field(default_factory=list)
+    kpis_before: dict[str, Any] = field(default_factory=dict)
+    kpis_after: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dict(self.__dict__)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def _grid(cur, grid_id: int, *, lock: bool = True) -> dict[str, Any]:
+    cur.execute("SELECT id, code, layer, community_code, name, version FROM grids WHERE id = %s"
+                + (" FOR UPDATE" if lock else ""), (grid_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise EditError("id", f"grid {grid_id} does not exist")
+    return dict(zip(("id", "code", "layer", "community_code", "name", "version"), row,
+                    strict=True))
+
+
+def _check_version(grid: dict[str, Any], version: Any) -> None:
+    if version is None:
+        raise EditError("version", "is required (the version the edit was made on)")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise EditError("version", f"must be an integer, not {version!r}") from None
+    if version != grid["version"]:
+        raise VersionConflictError(
+            "version", f"grid {grid['code']} is at version {grid['version']}, not {version}:"
+                       " reload and edit again")
+
+
+def _geometry_sql(cur, geometry: Any, name: str = "geometry") -> str:
+    """Check a GeoJSON polygon and return it as hex EWKB (EPSG:4326, MultiPolygon)."""
+    if isinstance(geometry, str):
+        try:
+            geometry = json.loads(geometry)
+        except ValueError:
+            raise EditError(name, "is not JSON") from None
+    if not isinstance(geometry, dict) or "type" not in geometry:
+        raise EditError(name, "must be a GeoJSON geometry object")
+    crs = geometry.get("crs")
+    if crs is not None:
+        crs_name = str((crs.get("properties") or {}).get("name", "")) if isinstance(crs, dict) \
+            else str(crs)
+        if not crs_name.upper().endswith(("4326", "CRS84")):
+            raise EditError(name, f"must be in EPSG:4326 (longitude/latitude), not {crs_name}")
+    if geometry["type"] not in ("Polygon", "MultiPolygon"):
+        raise EditError(name, f"must be a Polygon or MultiPolygon, not {geometry['type']}")
+    try:
+        cur.execute("SAVEPOINT geojson")
+        cur.execute("""
+            SELECT ST_IsEmpty(g), ST_IsValid(g), ST_IsValidReason(g),
+                   ST_XMin(g) >= -180 AND ST_XMax(g) <= 180 AND ST_YMin(g) >= -90
+                   AND ST_YMax(g) <= 90,
+                   encode(ST_AsEWKB(ST_Multi(g)), 'hex')
+            FROM (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326) AS g) x""",
+                    (json.dumps({k: v for k, v in geometry.items() if k != "crs"}),))
+        empty, valid, reason, in_degrees, ewkb = cur.fetchone()
+        cur.execute("RELEASE SAVEPOINT geojson")
+    except psycopg2.Error as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT geojson")
+        raise EditError(name, f"is not a readable GeoJSON geometry "
+                              f"({exc.diag.message_primary})") from None
+    if empty:
+        raise EditError(name, "is empty")
+    if not in_degrees:
+        raise EditError(name, "coordinates are not longitude/latitude (EPSG:4326)")
+    if not valid:
+        raise EditError(name, f"is not a valid polygon: {reason}")
+    return ewkb
+
+
+# --- the common path ---------------------------------------------------------------------------
+
+_STATS_SQL = """
+SELECT g.id, g.code, g.name, g.version,
+       count(b.id), coalesce(sum(b.households), 0), coalesce(sum(b.residents), 0),
+       round(ST_Area(g.geom::geography)::numeric, 1)
+FROM grids g
+LEFT JOIN buildings b ON b.community_code = g.community_code
+    AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom))
+WHERE g.id = ANY(%(ids)s)
+GROUP BY g.id
+"""
+
+_STAND_SQL = """
+SELECT b.id, coalesce(b.name, b.code), (
+    SELECT g.id FROM grids g WHERE g.layer = %(layer)s AND g.community_code = b.community_code
+      AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.id LIMIT 1)
+FROM buildings b
+WHERE b.community_code = %(community)s
+  AND ST_Intersects(b.geom, ST_GeomFromEWKB(decode(%(area)s, 'hex')))
+"""
+
+_HOLES_SQL = """
+SELECT coalesce(json_agg(json_build_object(
+           'area_m2', round(ST_Area(h.geom::geography)::numeric, 1),
+           'geometry', ST_AsGeoJSON(h.geom, 7)::json)), '[]'::json)
+FROM (SELECT (ST_Dump(ST_CollectionExtract(ST_Difference(r.geom, coalesce(
+          (SELECT ST_Union(g.geom) FROM grids g
+           WHERE g.community_code = r.code AND g.layer = %(layer)s),
+          'SRID=4326;POLYGON EMPTY'::geometry)), 3))).geom
+      FROM regions r WHERE r.code = %(community)s) h
+WHERE ST_Area(h.geom::geography) > %(min_area)s
+"""
+
+
+def _stats(cur, ids: list[int]) -> dict[int, dict[str, Any]]:
+    cur.execute(_STATS_SQL, {"ids": ids})
+    return {r[0]: {"id": r[0], "code": r[1], "name": r[2], "version": r[3], "buildings": r[4],
+                   "households": int(r[5]), "residents": int(r[6]), "area_m2": float(r[7])}
+            for r in cur.fetchall()}
+
+
+def _holes(cur, community: str, layer: str, norms: Norms) -> list[dict[str, Any]]:
+    cur.execute(_HOLES_SQL, {"community": community, "layer": layer,
+                             "min_area": norms.gap_min_area_m2})
+    return cur.fetchone()[0]
+
+
+def _kpis(report) -> dict[str, Any]:
+    k = report.kpis
+    out = {name: k[name] for name in KPI_SHARES}
+    out.update({"gap_counts": {g: n for g, n in k["gap_counts"].items() if n},
+                "gaps": len(report.gaps)})
+    return out
+
+
+def _prepare(cur, community: str, layer: str, ewkb: str, *, own: list[int],
+             norms: Norms, snap: bool = True) -> str:
+    """Snap a new geometry to its neighbours and the community; trim tiny overhangs."""
+    cur.execute("""
+        WITH g AS (SELECT ST_GeomFromEWKB(decode(%(g)s, 'hex')) AS geom),
+        edges AS (
+            SELECT ST_Collect(ST_Boundary(x.geom)) AS geom FROM (
+                SELECT geom FROM grids WHERE community_code = %(c)s AND layer = %(layer)s
+                  AND NOT (id = ANY(%(own)s))
+                UNION ALL SELECT geom FROM regions WHERE code = %(c)s) x),
+        snapped AS (
+            SELECT ST_MakeValid(CASE WHEN e.geom IS NULL OR NOT %(snap)s THEN g.geom
+                   ELSE ST_Snap(g.geom, e.geom, %(tol)s) END) AS geom FROM g, edges e)
+        SELECT ST_Area(ST_Difference(s.geom, r.geom)::geography),
+               encode(ST_AsEWKB(ST_Multi(ST_CollectionExtract(
+                   ST_Intersection(s.geom, r.geom), 3))), 'hex'),
+               ST_Area(ST_Intersection(s.geom, r.geom)::geography)
+        FROM snapped s, regions r WHERE r.code = %(c)s""",
+                {"g": ewkb, "c": community, "layer": layer, "own": own, "tol": SNAP_DEG,
+                 "snap": snap})
+    outside, inside, area = cur.fetchone()
+    if outside > norms.gap_min_area_m2:
+        raise EditError("geometry", f"{outside:,.0f} m² lie outside community {community}: "
+                                    "a grid must stay inside its community")
+    if not area or area <= norms.gap_min_area_m2:
+        raise EditError("geometry", "has no area inside the community")
+    return inside
+
+
+def _clip_neighbours(cur, community: str, layer: str, ewkb: str, *, own: list[int],
+                     norms: Norms) -> list[dict[str, Any]]:
+    """Cut the new geometry out of the other grids of the layer; report what each loses."""
+    cur.execute("""
+        SELECT id, code, ST_Area(ST_Intersection(geom, n.g)::geography),
+               ST_Area(ST_Difference(geom, n.g)::geography),
+               ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(geom, n.g), 3), 7)
+        FROM grids, (SELECT ST_GeomFromEWKB(decode(%(g)s, 'hex')) AS g) n
+        WHERE community_code = %(c)s AND layer = %(layer)s AND NOT (id = ANY(%(own)s))
+          AND ST_Intersects(geom, n.g) AND ST_Relate(geom, n.g, '2********')
+        ORDER BY id""", {"g": ewkb, "c": community, "layer": layer, "own": own})
+    clipped = []
+    for gid, code, lost, left, shape in cur.fetchall():
+        if left <= norms.gap_min_area_m2:
+            raise EditError("geometry", f"would swallow grid {code} entirely: merge the two "
+                                        "grids instead")
+        # every overlap is cut, however small; slivers below the gap tolerance go unreported
+        clipped.append({"id": gid, "code": code, "area_m2": round(lost, 1),
+                        "geometry": json.loads(shape),
+                        "reported": lost > norms.gap_min_area_m2})
+    for c in clipped:
+        cur.execute("""
+            UPDATE grids SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(
+                ST_Difference(geom, ST_GeomFromEWKB(decode(%(g)s, 'hex')))), 3)),
+                version = version + 1, updated_at = now()
+            WHERE id = %(id)s""", {"g": ewkb, "id": c["id"]})
+    return clipped
+
+
+def _history(cur, ids: list[int], action: str, user: str) -> None:
+    cur.execute("""
+        INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action)
+        SELECT id, version, code, layer, geom, %(user)s, %(action)s FROM grids
+        WHERE id = ANY(%(ids)s)""", {"ids": ids, "user": user, "action": action})
+
+
+def _reassign(cur, community: str, layer: str) -> None:
+    """Governance buildings belong to the grid holding most of their footprint."""
+    if layer != "governance":
+        return
+    cur.execute("""
+        UPDATE buildings b SET grid_id = best.gid FROM (
+            SELECT b.id, (SELECT g.id FROM grids g
+                          WHERE g.community_code = b.community_code AND g.layer = 'governance'
+                            AND ST_Intersects(g.geom, b.geom)
+                          ORDER BY ST_Area(ST_Intersection(g.geom, b.geom)) DESC, g.id
+                          LIMIT 1) AS gid
+            FROM buildings b WHERE b.community_code = %(c)s) best
+        WHERE best.id = b.id AND b.grid_id IS DISTINCT FROM best.gid""", {"c": community})
+
+
+@dataclass
+class _Edit:
+    action: str
+    community: str
+    layer: str
+    touched: list[int]          # grids whose geometry the edit sets (before it runs)
+    area_ewkb: str | None       # where buildings may change grid (None: the whole community)
+
+
+def _run(conn: Connection, edit: _Edit, apply, *, commit: bool, user: str,
+         norms: Norms | None) -> EditResult:
+    """Measure, apply (``apply(cur) -> (ids after, clipped, detached)``), measure, keep or undo."""
+    norms = norms or get_settings().norms
+    result = EditResult(edit.action, edit.community, edit.layer, committed=commit)
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT grid_edit")
+        try:
+            before_report = load_report(conn, region=edit.community)
+            if not before_report.communities:  # coverage never run here: run it now
+                before_report = run_coverage(conn, region=edit.community, norms=norms,
+                                             refresh_access=False)
+            result.kpis_before = _kpis(before_report)
+            holes_before = {round(h["area_m2"]) for h in _holes(cur, edit.community, edit.layer,
+                                                                norms)}
+            stand_area = edit.area_ewkb
+            if stand_area is None:
+                cur.execute("SELECT encode(ST_AsEWKB(geom), 'hex') FROM regions WHERE code = %s",
+                            (edit.community,))
+                stand_area = cur.fetchone()[0]
+            params = {"layer": edit.layer, "community": edit.community, "area": stand_area}
+            cur.execute(_STAND_SQL, params)
+            stand_before = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+            cur.execute("SELECT array_agg(id) FROM grids WHERE community_code = %s"
+                        " AND layer = %s", (edit.community, edit.layer))
+            before = _stats(cur, cur.fetchone()[0] or [])
+            ids_after, clipped, detached = apply(cur)
+            result.clipped = [{k: v for k, v in c.items() if k != "reported"}
+                              for c in clipped if c.get("reported", True)]
+            result.detached = detached
+            changed = sorted(set(ids_after) | {c["id"] for c in clipped})
+            _history(cur, changed, edit.action, user)
+            _reassign(cur, edit.community, edit.layer)
+            cur.execute(_STAND_SQL, params)
+            stand_after = {r[0]: r[2] for r in cur.fetchall()}
+            after = _stats(cur, changed)
+            for gid in sorted(set(changed) | set(edit.touched)):
+                b, a = before.get(gid), after.get(gid)
+                result.grids.append({"id": gid, "code": (a or b)["code"],
+                                     "before": b, "after": a})
+            result.moved_buildings = [
+                {"id": bid, "name": name, "from_grid": old, "to_grid": stand_after.get(bid)}
+                for bid, (name, old) in sorted(stand_before.items())
+                if stand_after.get(bid) != old]
+            result.new_holes = [h for h in _holes(cur, edit.community, edit.layer, norms)
+                                if round(h["area_m2"]) not in holes_before]
+            result.kpis_after = _kpis(run_coverage(conn, region=edit.community, norms=norms,
+                                                   refresh_access=False))
+            if commit:
+                cur.execute("RELEASE SAVEPOINT grid_edit")
+            else:
+                cur.execute("ROLLBACK TO SAVEPOINT grid_edit")
+        except BaseException:
+            cur.execute("ROLLBACK TO SAVEPOINT grid_edit")
+            raise
+    return result
+
+
+def _set_geometry(cur, grid_id: int, ewkb: str) -> None:
+    cur.execute("UPDATE grids SET geom = ST_GeomFromEWKB(decode(%s, 'hex')),"
+                " version = version + 1, updated_at = now() WHERE id = %s", (ewkb, grid_id))
+
+
+def _next_code(cur, community: str, layer: str) -> str:
+    cur.execute("SELECT coalesce(max(substr(code, 13)::int), 0) + 1 FROM grids"
+                " WHERE community_code = %s AND layer = %s", (community, layer))
+    serial = cur.fetchone()[0]
+    if serial > 999:
+        raise EditError("code", f"community {community} has no free grid serial left")
+    return f"{community}{serial:03d}"
+
+
+# --- the operations ----------------------------------------------------------------------------
+
+def reshape_grid(conn: Connection, grid_id: int, geometry: Any, version: Any, *,
+                 commit: bool = False, user: str = "gridmap", norms: Norms | None = None,
+                 snap: bool = True) -> EditResult:
+    """Give a grid a new boundary (dragged vertices); neighbours it now covers are clipped.
+
+    ``snap`` pulls vertices within about 0.5 m onto the neighbours' and the community's edges.
+    """
+    norms = norms or get_settings().norms
+    with conn.cursor() as cur:
+        g = _grid(cur, grid_id)
+        _check_version(g, version)
+        ewkb = _prepare(cur, g["community_code"], g["layer"], _geometry_sql(cur, geometry),
+                        own=[grid_id], norms=norms, snap=snap)
+    return _replace(conn, g, ewkb, "update", commit=commit, user=user, norms=norms)
+
+
+def _replace(conn: Connection, g: dict[str, Any], ewkb: str, action: str, *, commit: bool,
+             user: str, norms: Norms) -> EditResult:
+    """Set grid ``g`` to the (checked) geometry ``ewkb``, clipping what it now covers."""
+    grid_id = g["id"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT encode(ST_AsEWKB(ST_Union(geom, ST_GeomFromEWKB(decode(%s, 'hex'))))"
+                    ", 'hex') FROM grids WHERE id = %s", (ewkb, grid_id))
+        area = cur.fetchone()[0]
+
+    def apply(cur):
+        clipped = _clip_neighbours(cur, g["community_code"], g["layer"], ewkb, own=[grid_id],
+                                   norms=norms)
+        _set_geometry(cur, grid_id, ewkb)
+        return [grid_id], clipped, []
+
+    return _run(conn, _Edit(action, g["community_code"], g["layer"], [grid_id], area), apply,
+                commit=commit, user=user, norms=norms)
+
+
+def create_grid(conn: Connection, community: str, layer: str, geometry: Any, *,
+                name: str | None = None, commit: bool = False, user: str = "gridmap",
+                norms: Norms | None = None) -> EditResult:
+    """Draw a new grid (next code of its community); grids it covers are clipped."""
+    norms = norms or get_settings().norms
+    if layer not in ("governance", "party"):
+        raise EditError("layer", f"must be governance or party, not {layer!r}")
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM regions WHERE code = %s AND level = 'community'",
+                    (community,))
+        if cur.fetchone() is None:
+            raise EditError("community_code", f"{community} is not a community")
+        ewkb = _prepare(cur, community, layer, _geometry_sql(cur, geometry), own=[],
+                        norms=norms)
+
+    def apply(cur):
+        clipped = _clip_neighbours(cur, community, layer, ewkb, own=[], norms=norms)
+        code = _next_code(cur, community, layer)
+        cur.execute("INSERT INTO grids (code, layer, community_code, name, geom) VALUES"
+                    " (%s, %s, %s, %s, ST_GeomFromEWKB(decode(%s, 'hex'))) RETURNING id",
+                    (code, layer, community, name or f"第{int(code[12:])}网格", ewkb))
+        return [cur.fetchone()[0]], clipped, []
+
+    return _run(conn, _Edit("create", community, layer, [], ewkb), apply, commit=commit,
+                user=user, norms=norms)
+
+
+def split_grid(conn: Connection, grid_id: int, line: Any, version: Any, *,
+               commit: bool = False, user: str = "gridmap",
+               norms: Norms | None = None) -> EditResult:
+    """Cut a grid in two with a drawn line; the new part gets the next code and no staff."""
+    norms = norms or get_settings().norms
+    if not isinstance(line, dict) or line.get("type") != "LineString":
+        raise EditError("line", "must be a GeoJSON LineString")
+    with conn.cursor() as cur:
+        g = _grid(cur, grid_id)
+        _check_version(g, version)
+        cur.execute("SAVEPOINT split_line")
+        try:
+            cur.execute("""
+                SELECT encode(ST_AsEWKB(p.geom), 'hex'), ST_Area(p.geom::geography)
+                FROM grids g, LATERAL (SELECT (ST_Dump(ST_Split(g.geom,
+                    ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326)))).geom) p
+                WHERE g.id = %s ORDER BY ST_Area(p.geom::geography) DESC""",
+                        (json.dumps(line), grid_id))
+            parts = cur.fetchall()
+            cur.execute("RELEASE SAVEPOINT split_line")
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT split_line")
+            raise EditError("line", f"cannot cut the grid ({exc.diag.message_primary})") from None
+    if len(parts) != 2:
+        raise EditError("line", f"must cut the grid in exactly two parts, not {len(parts)}: "
+                                "draw it across the grid from edge to edge")
+    small = [a for _, a in parts if a <= norms.gap_min_area_m2]
+    if small:
+        raise EditError("line", "leaves a part with no area")
+    keep, new = parts[0][0], parts[1][0]
+
+    def apply(cur):
+        cur.execute("UPDATE grids SET geom = ST_Multi(ST_GeomFromEWKB(decode(%s, 'hex'))),"
+                    " version = version + 1, updated_at = now() WHERE id = %s", (keep, grid_id))
+        code = _next_code(cur, g["community_code"], g["layer"])
+        cur.execute("INSERT INTO grids (code, layer, community_code, name, geom) VALUES"
+                    " (%s, %s, %s, %s, ST_Multi(ST_GeomFromEWKB(decode(%s, 'hex'))))"
+                    " RETURNING id",
+                    (code, g["layer"], g["community_code"], f"第{int(code[12:])}网格", new))
+        return [grid_id, cur.fetchone()[0]], [], []
+
+    return _run(conn, _Edit("split", g["community_code"], g["layer"], [grid_id], None), apply,
+                commit=commit, user=user, norms=norms)
+
+
+def merge_grids(conn: Connection, ids: list[int], keep: int, versions: dict | list, *,
+                commit: bool = False, user: str = "gridmap",
+                norms: Norms | None = None) -> EditResult:
+    """Merge adjacent grids into ``keep``; the others' staff and branches are detached."""
+    norms = norms or get_settings().norms
+    try:
+        ids = [int(i) for i in ids]
+        keep = int(keep)
+    except (TypeError, ValueError):
+        raise EditError("ids", "must be grid ids") from None
+    if len(set(ids)) < 2:
+        raise EditError("ids", "name at least two grids to merge")
+    if keep not in ids:
+        raise EditError("keep", f"grid {keep} is not one of the grids merged")
+    if isinstance(versions, list):
+        if len(versions) != len(ids):
+            raise EditError("versions", "give one version per grid")
+        versions = dict(zip(ids, versions, strict=True))
+    versions = {int(k): v for k, v in (versions or {}).items()}
+    with conn.cursor() as cur:
+        grids = [_grid(cur, i) for i in ids]
+        for g in grids:
+            _check_version(g, versions.get(g["id"]))
+        if len({(g["community_code"], g["layer"]) for g in grids}) != 1:
+            raise EditError("ids", "grids of different communities or layers cannot merge")
+        cur.execute("""
+            SELECT ST_NumGeometries(ST_Union(geom)), encode(ST_AsEWKB(ST_Multi(ST_Union(geom))),
+                   'hex') FROM grids WHERE id = ANY(%s)""", (ids,))
+        parts, union = cur.fetchone()
+    if parts != 1:
+        raise EditError("ids", "the grids do not touch along an edge: only adjacent grids merge")
+    others = [i for i in ids if i != keep]
+    g0 = grids[0]
+
+    def apply(cur):
+        cur.execute("""
+            SELECT 'staff', id, name FROM grid_staff WHERE grid_id = ANY(%(o)s)
+            UNION ALL SELECT 'party_org', id, name FROM party_orgs WHERE grid_id = ANY(%(o)s)
+            ORDER BY 1, 2""", {"o": others})
+        detached = [{"type": t, "id": i, "name": n} for t, i, n in cur.fetchall()]
+        cur.execute("UPDATE grid_staff SET grid_id = NULL WHERE grid_id = ANY(%s)", (others,))
+        cur.execute("UPDATE party_orgs SET grid_id = NULL WHERE grid_id = ANY(%s)", (others,))
+        _history_deleted(cur, others, user)
+        cur.execute("UPDATE buildings SET grid_id = %s WHERE grid_id = ANY(%s)", (keep, others))
+        cur.execute("DELETE FROM grids WHERE id = ANY(%s)", (others,))
+        _set_geometry(cur, keep, union)
+        return [keep], [], detached
+
+    return _run(conn, _Edit("merge", g0["community_code"], g0["layer"], ids, union), apply,
+                commit=commit, user=user, norms=norms)
+
+
+def _history_deleted(cur, ids: list[int], user: str) -> None:
+    """The last word on a removed grid: a history row with no geometry."""
+    cur.execute("""
+        INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action)
+        SELECT id, version + 1, code, layer, NULL, %s, 'delete' FROM grids WHERE id = ANY(%s)""",
+                (user, ids))
+
+
+def delete_grid(conn: Connection, grid_id: int, version: Any, *, commit: bool = False,
+                user: str = "gridmap", norms: Norms | None = None) -> EditResult:
+    """Remove a grid (its area becomes a hole until a neighbour takes it)."""
+    with conn.cursor() as cur:
+        g = _grid(cur, grid_id)
+        _check_version(g, version)
+        cur.execute("SELECT encode(ST_AsEWKB(geom), 'hex') FROM grids WHERE id = %s",
+                    (grid_id,))
+        area = cur.fetchone()[0]
+
+    def apply(cur):
+        cur.execute("""
+            SELECT 'staff', id, name FROM grid_staff WHERE grid_id = %(g)s
+            UNION ALL SELECT 'party_org', id, name FROM party_orgs WHERE grid_id = %(g)s
+            ORDER BY 1, 2""", {"g": grid_id})
+        detached = [{"type": t, "id": i, "name": n} for t, i, n in cur.fetchall()]
+        _history_deleted(cur, [grid_id], user)
+        cur.execute("DELETE FROM grids WHERE id = %s", (grid_id,))
+        return [], [], detached
+
+    return _run(conn, _Edit("delete", g["community_code"], g["layer"], [grid_id], area), apply,
+                commit=commit, user=user, norms=norms)
+
+
+def grid_history(conn: Connection, grid_id: int) -> list[dict[str, Any]]:
+    """Every stored version of a grid, newest first (geometry as GeoJSON; None once deleted)."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            SELECT version, code, layer, action, changed_by, changed_at,
+                   ST_AsGeoJSON(geom, 7)::json
+            FROM grid_history WHERE grid_id = %s ORDER BY version DESC""", (grid_id,))
+        rows = cur.fetchall()
+    if not rows:
+        raise EditError("id", f"grid {grid_id} has no history")
+    return [{"version": v, "code": c, "layer": lay, "action": a, "changed_by": who,
+             "changed_at": at.isoformat(), "geometry": geom}
+            for v, c, lay, a, who, at, geom in rows]
+
+
+def restore_grid(conn: Connection, grid_id: int, version: Any, *, current_version: Any = None,
+                 commit: bool = False, user: str = "gridmap",
+                 norms: Norms | None = None) -> EditResult:
+    """Bring back a grid's exact geometry of an earlier ``version`` (as a new version).
+
+    Grids that have since taken part of it are clipped back; restoring every grid of a
+    community to the same moment brings back that tiling exactly.
+    """
+    norms = norms or get_settings().norms
+    with conn.cursor() as cur:
+        cur.execute("SELECT encode(ST_AsEWKB(geom), 'hex') FROM grid_history"
+                    " WHERE grid_id = %s AND version = %s", (grid_id, version))
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            raise EditError("version", f"grid {grid_id} has no stored geometry at version "
+                                       f"{version}")
+        cur.execute("SELECT 1 FROM grids WHERE id = %s", (grid_id,))
+        if cur.fetchone() is None:
+            raise EditError("id", f"grid {grid_id} was deleted: draw it again from its history")
+        g = _grid(cur, grid_id)
+        if current_version is not None:
+            _check_version(g, current_version)
+    return _replace(conn, g, row[0], "restore", commit=commit, user=user, norms=norms)
+
+
+def renumber(conn: Connection, community: str, layer: str, *, commit: bool = False,
+             user: str = "gridmap", row_m: float = 80.0) -> list[dict[str, str]]:
+    """Renumber a community's grids north→south, then west→east within rows of ``row_m``.
+
+    Returns the old and new code of every grid whose code changes; history keeps the old codes.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT renumber")
+        cur.execute("""
+            SELECT id, code FROM (
+                SELECT g.id, g.code, ST_Transform(ST_PointOnSurface(g.geom), 4543) AS p
+                FROM grids g WHERE g.community_code = %s AND g.layer = %s) x
+            ORDER BY floor(-ST_Y(p) / %s), ST_X(p), id""", (community, layer, row_m))
+        rows = cur.fetchall()
+        changes = [{"id": gid, "old": old, "new": f"{community}{n + 1:03d}"}
+                   for n, (gid, old) in enumerate(rows) if old != f"{community}{n + 1:03d}"]
+        if changes:
+            # through unused serials first, so the unique (layer, code) never collides
+            taken = {int(code[12:]) for _, code in rows} | {int(c["new"][12:]) for c in changes}
+            spare = [n for n in range(999, 0, -1) if n not in taken][:len(changes)]
+            if len(spare) < len(changes):
+                raise EditError("code", f"community {community} has too many grids to renumber")
+            for c, n in zip(changes, spare, strict=True):
+                cur.execute("UPDATE grids SET code = %s WHERE id = %s",
+                            (f"{community}{n:03d}", c["id"]))
+            for c in changes:
+                cur.execute("UPDATE grids SET code = %s, version = version + 1,"
+                            " updated_at = now() WHERE id = %s", (c["new"], c["id"]))
+            _history(cur, [c["id"] for c in changes], "renumber", user)
+        cur.execute("RELEASE SAVEPOINT renumber" if commit else "ROLLBACK TO SAVEPOINT renumber")
+    return changes
