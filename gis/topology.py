@@ -559,7 +559,7 @@ def grid_history(conn: Connection, grid_id: int) -> list[dict[str, Any]]:
             FROM grid_history WHERE grid_id = %s ORDER BY version DESC""", (grid_id,))
         rows = cur.fetchall()
     if not rows:
-        raise EditError("id", f"grid {grid_id} has no history")
+        raise EditError("id", f"grid {grid_id} does not exist (it has no history)")
     return [{"version": v, "code": c, "layer": lay, "action": a, "changed_by": who,
              "changed_at": at.isoformat(), "geometry": geom}
             for v, c, lay, a, who, at, geom in rows]
@@ -596,7 +596,13 @@ def renumber(conn: Connection, community: str, layer: str, *, commit: bool = Fal
 
     Returns the old and new code of every grid whose code changes; history keeps the old codes.
     """
+    if layer not in ("governance", "party"):
+        raise EditError("layer", f"must be governance or party, not {layer!r}")
     with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM regions WHERE code = %s AND level = 'community'",
+                    (community,))
+        if cur.fetchone() is None:
+            raise EditError("community_code", f"{community} is not a community")
         cur.execute("SAVEPOINT renumber")
         cur.execute("""
             SELECT id, code FROM (

@@ -60,11 +60,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import access, api, views
+    from web import access, api, grids_api, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(access.bp)
+    app.register_blueprint(grids_api.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
