@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import psycopg2.extensions
 
 from gis.config import Norms, get_settings
@@ -32,7 +33,7 @@ from gis.coverage import KPI_SHARES, load_report, run_coverage
 
 __all__ = ["EditError", "EditResult", "VersionConflictError", "create_grid", "delete_grid",
            "grid_history", "merge_grids", "renumber", "reshape_grid", "restore_grid",
-           "split_grid"]
+           "split_grid", "suggest_balance_split"]
 
 Connection = psycopg2.extensions.connection
 
@@ -627,3 +628,91 @@ def renumber(conn: Connection, community: str, layer: str, *, commit: bool = Fal
             _history(cur, [c["id"] for c in changes], "renumber", user)
         cur.execute("RELEASE SAVEPOINT renumber" if commit else "ROLLBACK TO SAVEPOINT renumber")
     return changes
+
+
+def suggest_balance_split(conn: Connection, grid_id: int, *,
+                          norms: Norms | None = None) -> dict[str, Any]:
+    """Cuts between buildings that bring a grid's parts within the household norm.
+
+    Straight north–south or east–west cuts are tried at every gap between buildings; the first
+    cut whose two sides are both within the norm (or, for a grid needing three or more parts,
+    whose one side is within it and the rest splits further) is proposed, the balanced ones
+    first. The lines go across the grid's extent, ready for :func:`split_grid` (preview first).
+
+    Returns
+    -------
+    dict
+        ``households`` of the grid, ``parts`` (households of each proposed part) and ``lines``
+        (GeoJSON LineStrings in EPSG:4326); no lines when the grid is within the norm or no cut
+        between buildings can help.
+    """
+    norms = norms or get_settings().norms
+    lo, hi = norms.grid_households_min, norms.grid_households_max
+    with conn.cursor() as cur:
+        g = _grid(cur, grid_id, lock=False)
+        cur.execute("""
+            SELECT ST_X(p), ST_Y(p), b.households FROM grids g
+            JOIN buildings b ON b.community_code = g.community_code,
+            LATERAL (SELECT ST_Transform(ST_PointOnSurface(b.geom), 4543) AS p) x
+            WHERE g.id = %s AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom))""",
+                    (grid_id,))
+        pts = np.array(cur.fetchall(), dtype=float).reshape(-1, 3)
+        cur.execute("SELECT ST_XMin(e), ST_XMax(e), ST_YMin(e), ST_YMax(e) FROM"
+                    " (SELECT ST_Transform(geom, 4543) AS e FROM grids WHERE id = %s) x",
+                    (grid_id,))
+        box_m = cur.fetchone()
+    total = int(pts[:, 2].sum()) if len(pts) else 0
+    out: dict[str, Any] = {"id": grid_id, "code": g["code"], "households": total, "parts": [],
+                           "lines": []}
+    if total <= hi:
+        return out
+    cuts: list[list[tuple[float, float]]] = []
+    parts = _balance(pts, lo, hi, cuts, tuple(box_m))
+    if not cuts:
+        return out
+    lines = cuts
+    with conn.cursor() as cur:
+        for line in lines:
+            cur.execute("SELECT ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_MakeLine("
+                        "ST_MakePoint(%s, %s), ST_MakePoint(%s, %s)), 4543), 4326), 7)",
+                        tuple(float(v) for v in (*line[0], *line[1])))
+            out["lines"].append(json.loads(cur.fetchone()[0]))
+    out["parts"] = parts
+    return out
+
+
+def _balance(pts: np.ndarray, lo: int, hi: int, cuts: list, extent: tuple) -> list[int]:
+    """Split the points (x, y, households) recursively; record cut lines; return part totals.
+
+    ``extent`` is the (x0, x1, y0, y1) box of the part, so each cut crosses only its part.
+    """
+    total = int(pts[:, 2].sum())
+    if total <= hi or len(pts) < 2:
+        return [total]
+    best = None
+    for axis in (0, 1):
+        order = np.argsort(pts[:, axis], kind="stable")
+        coord, hh = pts[order, axis], pts[order, 2]
+        left = np.cumsum(hh)[:-1]
+        gaps = np.flatnonzero(np.diff(coord) > 1.0)  # a real gap between buildings
+        for i in gaps:
+            a, b = int(left[i]), total - int(left[i])
+            ok_a, ok_b = lo <= a <= hi, lo <= b <= hi
+            # both within the norm, best balanced; else one side within and the other big
+            score = (0 if ok_a and ok_b else 1 if (ok_a and b > hi) or (ok_b and a > hi)
+                     else 2, abs(a - b))
+            if best is None or score < best[0]:
+                best = (score, axis, (coord[i] + coord[i + 1]) / 2, order[:i + 1],
+                        order[i + 1:])
+    if best is None or best[0][0] == 2:
+        return [total]
+    _, axis, at, first, second = best
+    x0, x1, y0, y1 = extent
+    if axis == 0:
+        cuts.append([(at, y0 - 5), (at, y1 + 5)])
+        boxes = (x0, at, y0, y1), (at, x1, y0, y1)
+    else:
+        cuts.append([(x0 - 5, at), (x1 + 5, at)])
+        boxes = (x0, x1, y0, at), (x0, x1, at, y1)
+    return (_balance(pts[first], lo, hi, cuts, boxes[0])
+            + _balance(pts[second], lo, hi, cuts, boxes[1]))

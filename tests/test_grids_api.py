@@ -106,3 +106,10 @@ def test_split_merge_delete_restore_renumber(world):
     renumbered = client.post(f"/api/communities/{COMMUNITY}/renumber?layer=governance")
     assert renumbered.status_code == 200
     assert renumbered.get_json()["changes"] == []  # 001 west, 002 east already
+
+
+def test_balance_suggestion_of_a_grid_within_the_norm_is_empty(world):
+    client, conn, (g1, *_) = world
+    answer = client.get(f"/api/grids/{g1}/balance")
+    assert answer.status_code == 200 and answer.get_json()["lines"] == []
+    assert client.get("/api/grids/999999/balance").status_code == 404

@@ -2,7 +2,8 @@
 
 The community is 200 m × 100 m with two governance grids split at x = 100 (codes 001, 002), one
 building in each (1栋 at x 20–60 with 250 households, 2栋 at x 105–115 with 100, both y 20–40)
-and a head and a worker in each grid. Both grids start below the 300–500 household norm. Shapes are metres east/north of a point in Kunming (see ``world.py``).
+and a head and a worker in each grid. Both grids start below the 300–500 household norm.
+Shapes are metres east/north of a point in Kunming (see ``world.py``).
 """
 
 from __future__ import annotations
@@ -264,3 +265,21 @@ def test_the_community_stays_tiled_after_100_random_edits(schema_conn):
         holes, overlaps = tiled(schema_conn)
         assert holes == pytest.approx(0, abs=0.5) and overlaps == pytest.approx(0, abs=0.5)
     assert done >= 50
+
+
+def test_split_to_balance_proposes_cuts_within_the_norm(schema_conn):
+    w = World(schema_conn)
+    w.community(COMMUNITY, "桃源社区", (0, 0, 300, 100))
+    g = w.grid(1, (0, 0, 300, 100))
+    # six buildings of 150 households west to east: 900 in all, above the 500 norm
+    for i in range(6):
+        w.building(f"{i + 1}栋", (10 + 50 * i, 30, 40 + 50 * i, 60), households=150, grid=g)
+    from gis.topology import suggest_balance_split
+
+    plan = suggest_balance_split(schema_conn, g)
+    assert plan["households"] == 900 and plan["parts"] == [450, 450]
+    assert len(plan["lines"]) == 1
+    result = split_grid(schema_conn, g, plan["lines"][0], 1, commit=True)
+    assert sorted(p["after"]["households"] for p in result.grids) == [450, 450]
+    # within the norm now: nothing to propose
+    assert suggest_balance_split(schema_conn, g)["lines"] == []

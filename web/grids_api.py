@@ -4,7 +4,8 @@
 ``POST /api/grids`` (create), ``POST /api/grids/<id>/split`` (``{"line", "version"}``),
 ``POST /api/grids/merge`` (``{"ids", "keep", "versions"}``), ``DELETE /api/grids/<id>?version=N``,
 ``GET /api/grids/<id>/history``, ``POST /api/grids/<id>/restore`` (``{"version"}``), and
-``POST /api/communities/<code>/renumber?layer=…``. Add ``?preview=1`` to create, split, merge,
+``POST /api/communities/<code>/renumber?layer=…`` and ``GET /api/grids/<id>/balance`` (cuts
+that bring a grid within the household norm). Add ``?preview=1`` to create, split, merge,
 delete, restore and renumber to see the effect without saving. A stale version gets 409, a bad
 edit 400 (404 for a grid that does not exist), each with ``{"error", "field"}``; nothing changes.
 """
@@ -124,6 +125,12 @@ def restore(grid_id: int):
     return _answer(lambda conn: topology.restore_grid(
         conn, grid_id, body.get("version"), current_version=body.get("current_version"),
         commit=not _preview(), user=_user()))
+
+
+@bp.get("/grids/<int:grid_id>/balance")
+def balance(grid_id: int):
+    """Cuts between buildings that bring the grid within the household norm (to preview)."""
+    return _answer(lambda conn: topology.suggest_balance_split(conn, grid_id))
 
 
 @bp.post("/communities/<code>/renumber")
