@@ -98,10 +98,13 @@ _SCOPE_SQL = """
 DROP TABLE IF EXISTS cov_regions, cov_communities, cov_b, cov_centres, cov_in, cov_grids;
 CREATE TEMP TABLE cov_regions ON COMMIT DROP AS
 """ + SUBREGIONS_SQL + """ SELECT DISTINCT code FROM sub;
+-- statistics at once: with one community in scope the joins below must use the indexes
+ANALYZE cov_regions;
 CREATE TEMP TABLE cov_communities ON COMMIT DROP AS
 SELECT r.code, r.name, r.geom FROM regions r JOIN cov_regions USING (code)
 WHERE r.level = 'community';
 ALTER TABLE cov_communities ADD PRIMARY KEY (code);
+ANALYZE cov_communities;
 CREATE TEMP TABLE cov_b ON COMMIT DROP AS
 SELECT b.id, b.code, coalesce(b.name, b.code, b.id::text) AS name, b.community_code, b.kind,
        b.households, b.residents, b.grid_id, b.geom, ST_PointOnSurface(b.geom) AS pt,
@@ -133,11 +136,14 @@ SELECT id, name, level, ST_Transform(geom, %(srid)s) AS g,
        coalesce(radius_m::float8, CASE level WHEN 'street' THEN %(r_street)s
            WHEN 'community' THEN %(r_community)s WHEN 'grid' THEN %(r_grid)s
            ELSE %(r_building)s END) AS r
-FROM service_centers WHERE status = ANY(%(statuses)s);
+FROM service_centers WHERE status = ANY(%(statuses)s)
+  -- only centres that can reach the scope (a degree is at least 50 km here)
+  AND geom && ST_Expand((SELECT ST_Extent(geom) FROM cov_communities)::geometry,
+                        %(r_max)s / 50000.0);
 CREATE INDEX ON cov_centres USING gist (g);
 -- statistics only where the plans need them (those of footprints cost a quarter second per 10⁵)
 ANALYZE cov_b (id, community_code, kind, households, residents, pt);
-ANALYZE cov_centres; ANALYZE cov_communities; ANALYZE cov_in; ANALYZE cov_grids;
+ANALYZE cov_centres; ANALYZE cov_in; ANALYZE cov_grids;
 """
 
 # --- one SELECT per gap kind: (layer, region_code, object_type, object_id, object_code,
