@@ -31,7 +31,8 @@ import psycopg2.extensions
 from gis.config import Norms, get_settings
 from gis.coverage import KPI_SHARES, load_report, run_coverage
 
-__all__ = ["EditError", "EditResult", "VersionConflictError", "create_grid", "delete_grid",
+__all__ = ["EditError", "EditResult", "VersionConflictError", "copy_to_other_layer",
+           "create_grid", "delete_grid",
            "grid_history", "merge_grids", "renumber", "reshape_grid", "restore_grid",
            "split_grid", "suggest_balance_split"]
 
@@ -716,3 +717,35 @@ def _balance(pts: np.ndarray, lo: int, hi: int, cuts: list, extent: tuple) -> li
         boxes = (x0, x1, y0, at), (x0, x1, at, y1)
     return (_balance(pts[first], lo, hi, cuts, boxes[0])
             + _balance(pts[second], lo, hi, cuts, boxes[1]))
+
+
+def copy_to_other_layer(conn: Connection, grid_id: int, *, commit: bool = False,
+                        user: str = "gridmap", norms: Norms | None = None) -> EditResult:
+    """Make the other layer's grid of the same code coincide with this one (统一、要重合).
+
+    The twin (same code, other layer) takes this grid's exact geometry, clipping its own
+    neighbours; without a twin, one is created with this code.
+    """
+    norms = norms or get_settings().norms
+    with conn.cursor() as cur:
+        g = _grid(cur, grid_id, lock=False)
+        other = "party" if g["layer"] == "governance" else "governance"
+        cur.execute("SELECT encode(ST_AsEWKB(geom), 'hex') FROM grids WHERE id = %s",
+                    (grid_id,))
+        ewkb = cur.fetchone()[0]
+        cur.execute("SELECT id FROM grids WHERE layer = %s AND code = %s", (other, g["code"]))
+        twin = cur.fetchone()
+    if twin is not None:
+        with conn.cursor() as cur:
+            t = _grid(cur, twin[0])
+        return _replace(conn, t, ewkb, "update", commit=commit, user=user, norms=norms)
+
+    def apply(cur):
+        clipped = _clip_neighbours(cur, g["community_code"], other, ewkb, own=[], norms=norms)
+        cur.execute("INSERT INTO grids (code, layer, community_code, name, geom) VALUES"
+                    " (%s, %s, %s, %s, ST_GeomFromEWKB(decode(%s, 'hex'))) RETURNING id",
+                    (g["code"], other, g["community_code"], g["name"], ewkb))
+        return [cur.fetchone()[0]], clipped, []
+
+    return _run(conn, _Edit("create", g["community_code"], other, [], ewkb), apply,
+                commit=commit, user=user, norms=norms)

@@ -283,3 +283,22 @@ def test_split_to_balance_proposes_cuts_within_the_norm(schema_conn):
     assert sorted(p["after"]["households"] for p in result.grids) == [450, 450]
     # within the norm now: nothing to propose
     assert suggest_balance_split(schema_conn, g)["lines"] == []
+
+
+def test_copy_onto_the_other_layer_makes_the_grids_coincide(schema_conn):
+    from gis.topology import copy_to_other_layer
+
+    g1, g2, *_ = setup(schema_conn)
+    result = copy_to_other_layer(schema_conn, g1, commit=True)  # no party twin yet: created
+    assert result.layer == "party"
+    with schema_conn.cursor() as cur:
+        cur.execute("SELECT p.id, ST_Equals(p.geom, g.geom) FROM grids p JOIN grids g"
+                    " ON g.code = p.code AND g.layer = 'governance' WHERE p.layer = 'party'")
+        party, equal = cur.fetchone()
+    assert equal
+    reshape_grid(schema_conn, g1, geojson(box(0, 0, 120, 100)), 1, commit=True)
+    copy_to_other_layer(schema_conn, g1, commit=True)  # the twin follows the new shape
+    with schema_conn.cursor() as cur:
+        cur.execute("SELECT ST_Equals(p.geom, g.geom) FROM grids p, grids g"
+                    " WHERE p.id = %s AND g.id = %s", (party, g1))
+        assert cur.fetchone()[0]
