@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg2.extensions
 
+from gis.access_store import access_is_fresh
+from gis.config import Norms, get_settings
 from gis.coverage import GAP_KINDS, CoverageReport, load_report, run_coverage
 from gis.layers import RegionNotFoundError, check_region_code
 from gis.regions import SUBREGIONS_SQL
@@ -158,13 +160,6 @@ GROUP BY c.code, c.name ORDER BY c.code
 """
 
 # whether a community under the region has no stored KPIs yet (coverage never run there)
-_MISSING_SQL = _SUB + """
-SELECT EXISTS (
-    SELECT 1 FROM regions r
-    WHERE r.level = 'community' AND r.code IN (SELECT code FROM sub)
-      AND NOT EXISTS (SELECT 1 FROM coverage_kpis k WHERE k.region_code = r.code))
-"""
-
 _COMPUTED_SQL = _SUB + """
 SELECT max(k.computed_at) FROM coverage_kpis k WHERE k.region_code IN (SELECT code FROM sub)
 """
@@ -410,24 +405,16 @@ def computed_at(conn: Connection, *, region: str | None = None) -> datetime | No
         return cur.fetchone()[0]
 
 
-def ensure_report(conn: Connection, *, region: str | None = None) -> CoverageReport:
-    """The stored coverage report of ``region``, computing it first where it is missing.
+def ensure_report(conn: Connection, *, region: str | None = None, planned: bool = False,
+                  norms: Norms | None = None) -> CoverageReport:
+    """The coverage report of ``region`` for one view, recomputed when the stored one differs.
 
-    When some community under ``region`` has no stored KPIs (coverage was never run there),
-    :func:`gis.coverage.run_coverage` runs once for ``region`` in the caller's transaction
-    (commit to keep it); otherwise the stored results are read back unchanged.
-
-    Parameters
-    ----------
-    conn : psycopg2 connection
-        An open connection to a gridmap database.
-    region : str, optional
-        12-digit region code; default: everything.
-
-    Returns
-    -------
-    CoverageReport
-        As :func:`gis.coverage.load_report` returns it.
+    The view counts the existing centres only, or (``planned``) the planned centres too as
+    serving ("with the plan"). The stored results are recomputed
+    (:func:`gis.coverage.run_coverage`, in the caller's transaction) when a community under
+    ``region`` has none, or has the other view's; for the view with the plan, also when the
+    plan may have changed since: the walking access is not current for the planned centres, or
+    was recomputed after the coverage (no walking network: always).
 
     Raises
     ------
@@ -436,10 +423,23 @@ def ensure_report(conn: Connection, *, region: str | None = None) -> CoverageRep
     RegionNotFoundError
         If ``region`` is not in the database.
     """
+    norms = norms or get_settings().norms
     region = _check(conn, region)
     with conn.cursor() as cur:
-        cur.execute(_MISSING_SQL, {"region": region})
-        missing = cur.fetchone()[0]
-    if missing:
-        return run_coverage(conn, region=region)
+        cur.execute(SUBREGIONS_SQL + """
+            SELECT count(*) FILTER (WHERE k.region_code IS NULL),
+                   coalesce(bool_and(k.planned = %(planned)s), true),
+                   min(k.computed_at),
+                   (SELECT max(computed_at) FROM access_runs),
+                   EXISTS (SELECT 1 FROM walk_edges)
+            FROM regions r LEFT JOIN coverage_kpis k ON k.region_code = r.code
+            WHERE r.level = 'community' AND r.code IN (SELECT code FROM sub)""",
+                    {"region": region, "planned": planned})
+        missing, same_view, computed, access_at, network = cur.fetchone()
+    current = not missing and same_view
+    if current and planned:
+        current = (network and access_is_fresh(conn, norms, planned=True)
+                   and access_at is not None and computed is not None and computed >= access_at)
+    if not current:
+        return run_coverage(conn, region=region, norms=norms, planned=planned)
     return load_report(conn, region=region)

@@ -27,6 +27,7 @@ from web.access_map import build_access_map, fetch_access_data, page_state
 from web.db import db
 from web.i18n import Labels, pick_lang
 from web.maps import render_parts
+from web.views import PLAN_ENDPOINTS, planned_arg
 from web.whatif import whatif_session
 
 bp = Blueprint("access", __name__)
@@ -53,12 +54,18 @@ def _region(value: Any) -> str | None:
 
 @bp.get("/access")
 def page():
-    """The access page of ``?region=CODE`` (everything when absent), ``&lang=zh|en``."""
+    """The access page of ``?region=CODE`` (everything when absent), ``&lang=zh|en``.
+
+    ``&planned=1`` counts the planned centres as serving ("with the plan"): access is
+    recomputed when the stored results are of the other view, and the what-if starts from the
+    existing and planned centres.
+    """
     lang = pick_lang(request.args.get("lang"), current_app.config["LANG"])
     region = _region(request.args.get("region"))
+    planned = planned_arg()
     try:
         with db() as conn:  # commits a computation made for this page
-            data = fetch_access_data(conn, region=region)
+            data = fetch_access_data(conn, region=region, planned=planned)
     except NOT_FOUND as err:
         abort(404, description=str(err))
     labels = Labels(lang)
@@ -68,6 +75,8 @@ def page():
     keep_lang = lang if lang != current_app.config["LANG"] else None
 
     def link(endpoint: str = "access.page", **args) -> str:
+        if endpoint in PLAN_ENDPOINTS:  # the view with the plan stays on
+            args.setdefault("planned", 1 if planned else None)
         return url_for(endpoint, **args, lang=keep_lang)
 
     state = page_state(data, labels=labels, layer_vars=layer_vars, urls={
@@ -81,7 +90,9 @@ def page():
         bands=state["bands"], run=run, computed_at=computed_at,
         band_labels={b: labels["access.kpi_band"].format(band=f"{float(b):,g}")
                      for b in state["bands"]},
-        switch_url=url_for("access.page", region=region, lang="en" if lang == "zh" else "zh"),
+        switch_url=url_for("access.page", region=region, planned=1 if planned else None,
+                           lang="en" if lang == "zh" else "zh"),
+        planned=planned, plan_toggle_url=link(region=region, planned=None if planned else 1),
     )
 
 
@@ -90,14 +101,16 @@ def report():
     """The stored access report of ``?region=CODE``: ``{"region", "run", "kpis", "long_snaps"}``.
 
     Access is computed (and stored) first when it is missing or no longer matches the data.
-    400 for a malformed code, 404 for an unknown region.
+    ``&planned=1`` counts the planned centres as serving ("with the plan"; ``run.planned``
+    says which view the results are of). 400 for a malformed code, 404 for an unknown region.
     """
     region = _region(request.args.get("region"))
+    planned = planned_arg()
     try:
         with db() as conn:
             if region is not None:  # 404 before any computation
                 coverage_layers.region_trail(conn, region)
-            ensure_access(conn, isochrones=False)
+            ensure_access(conn, isochrones=False, planned=planned)
             out = load_access_report(conn, region=region)
     except NOT_FOUND as err:
         abort(404, description=str(err))

@@ -19,7 +19,13 @@ from shapely.geometry import shape
 
 from gis import coverage_layers, layers
 from gis.access import LEVELS
-from gis.access_store import building_access, ensure_access, isochrone_features, load_access_report
+from gis.access_store import (
+    building_access,
+    ensure_access,
+    isochrone_features,
+    load_access_report,
+    serving_statuses,
+)
 from gis.config import Norms, get_settings
 from web.i18n import Labels
 from web.maps import (
@@ -133,8 +139,8 @@ def _expand(bbox: Sequence[float], margin_m: float) -> tuple[float, float, float
     return bbox[0] - dlon, bbox[1] - dlat, bbox[2] + dlon, bbox[3] + dlat
 
 
-def fetch_access_data(conn, *, region: str | None,
-                      norms: Norms | None = None) -> dict[str, Any]:
+def fetch_access_data(conn, *, region: str | None, norms: Norms | None = None,
+                      planned: bool = False) -> dict[str, Any]:
     """Everything the access page shows for ``region``, computing access first if stale.
 
     Parameters
@@ -145,11 +151,15 @@ def fetch_access_data(conn, *, region: str | None,
         12-digit region code; None for everything.
     norms : Norms, optional
         The settings' norms by default.
+    planned : bool, default False
+        Count the planned centres as serving ("with the plan"): access is recomputed when the
+        stored results are of the other view.
 
     Returns
     -------
     dict
-        ``report`` (:class:`gis.access_store.AccessReport` of the region), ``computed``
+        ``report`` (:class:`gis.access_store.AccessReport` of the region), ``planned``,
+        ``computed``
         (whether access was computed for this request), ``summary``, ``trail``, ``children``,
         ``streets``, ``communities``, ``buildings`` (the region's, each with its ``access``
         row), ``centers`` (every stored centre, with ``shown``: whether the page draws it),
@@ -164,10 +174,10 @@ def fetch_access_data(conn, *, region: str | None,
     """
     norms = norms or get_settings().norms
     summary = layers.region_summary(conn, region=region)  # checks the region first
-    computed = ensure_access(conn, region=region, norms=norms)
+    computed = ensure_access(conn, region=region, norms=norms, planned=planned)
     data: dict[str, Any] = {
         "report": load_access_report(conn, region=region, norms=norms),
-        "computed": computed, "summary": summary, "focus": summary.get("bbox"),
+        "planned": planned, "computed": computed, "summary": summary, "focus": summary.get("bbox"),
         "trail": coverage_layers.region_trail(conn, region) if region else [],
         "children": coverage_layers.child_regions(conn, region),
         "streets": layers.streets(conn, region=region),
@@ -191,7 +201,7 @@ def fetch_access_data(conn, *, region: str | None,
                       or (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]))
     data["centers"] = centers
     drawn = [f["properties"]["id"] for f in centers["features"]
-             if f["properties"]["shown"] and f["properties"]["status"] == "existing"]
+             if f["properties"]["shown"] and f["properties"]["status"] in serving_statuses(planned)]
     data["isochrones"] = isochrone_features(conn, center_ids=drawn)
     return data
 
@@ -227,10 +237,12 @@ def page_state(data: Mapping[str, Any], *, labels: Labels, norms: Norms | None =
         the scenario the page starts from), ``others`` (the planned and candidate centres
         drawn), ``buildings`` (id → ``{"point", "name", "residents", "center_id", "walk_m",
         "straight_m", "band", "within"}``), ``kpis`` (the stored ones), ``labels``, ``urls``,
-        ``layers``.
+        ``layers``. In the view with the plan (``data["planned"]``), the planned centres are
+        in ``centers`` (they serve), not in ``others``.
     """
     norms = norms or get_settings().norms
     bands = [f"{b:g}" for b in sorted(norms.walk_bands_m)]
+    serving = serving_statuses(data.get("planned", False))
     centers, others = [], []
     for f in data["centers"]["features"]:
         p = f["properties"]
@@ -239,7 +251,7 @@ def page_state(data: Mapping[str, Any], *, labels: Labels, norms: Norms | None =
                 "lon": lon, "lat": lat,
                 "radius_m": None if p["radius_is_norm"] else float(p["radius_m"]),
                 "shown": p["shown"]}
-        if p["status"] == "existing":
+        if p["status"] in serving:
             centers.append(item)  # all of them: each takes part in the what-if
         elif p["shown"]:
             others.append(item)
@@ -276,7 +288,10 @@ def page_state(data: Mapping[str, Any], *, labels: Labels, norms: Norms | None =
         "levels": levels, "new_levels": list(NEW_LEVELS), "status_icons": STATUS_ICONS,
         "centers": centers, "others": others, "buildings": buildings,
         "kpis": data["report"].kpis, "lang": labels.lang,
-        "labels": {k: labels[k] for k in keys}, "urls": dict(urls), "layers": dict(layer_vars),
+        "labels": {**{k: labels[k] for k in keys},
+                   **({"access.status_stored": labels["plan.status_stored"]}
+                      if data.get("planned") else {})},
+        "urls": dict(urls), "layers": dict(layer_vars),
     }
 
 

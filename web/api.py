@@ -7,6 +7,7 @@ from flask import Blueprint, abort, jsonify, request
 from gis import coverage_layers, layers
 from gis.coverage import RegionError, run_coverage
 from web.db import db
+from web.views import planned_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -63,12 +64,15 @@ def coverage():
     """The coverage report of ``?region=CODE``: ``{"region", "kpis", "gaps"}``.
 
     The stored results are returned; where coverage was never computed under the region, it is
-    computed (and stored) first. 400 for a malformed code, 404 for an unknown region.
+    computed (and stored) first. ``&planned=1`` counts the planned centres as serving ("with
+    the plan"; recomputed when the stored results are of the other view). 400 for a malformed
+    code, 404 for an unknown region.
     """
     region = _filters()["region"]
+    planned = planned_arg()
     try:
         with db() as conn:
-            report = coverage_layers.ensure_report(conn, region=region)
+            report = coverage_layers.ensure_report(conn, region=region, planned=planned)
     except (layers.RegionNotFoundError, RegionError) as err:
         abort(404, description=str(err))
     return jsonify(report.to_json())
@@ -76,11 +80,12 @@ def coverage():
 
 @bp.post("/coverage/run")
 def coverage_run():
-    """Recompute coverage under ``?region=CODE``, store it and return the new report."""
+    """Recompute coverage under ``?region=CODE`` (``&planned=1``: with the plan), store it."""
     region = _filters()["region"]
+    planned = planned_arg()
     try:
         with db() as conn:
-            report = run_coverage(conn, region=region)
+            report = run_coverage(conn, region=region, planned=planned)
     except (layers.RegionNotFoundError, RegionError) as err:
         abort(404, description=str(err))
     return jsonify(report.to_json())

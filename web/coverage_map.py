@@ -102,8 +102,9 @@ def _limit(report: CoverageReport, ids: set[int]) -> CoverageReport:
     return dataclasses.replace(report, gaps=gaps, kpis={**report.kpis, "gap_counts": counts})
 
 
-def fetch_gaps(conn, *, region: str | None, grid: str | None = None) -> dict[str, Any]:
-    """The coverage report of ``region`` (computed once if missing) and its gaps as GeoJSON.
+def fetch_gaps(conn, *, region: str | None, grid: str | None = None,
+               planned: bool = False) -> dict[str, Any]:
+    """The coverage report of ``region`` (computed if missing) and its gaps as GeoJSON.
 
     Parameters
     ----------
@@ -113,6 +114,9 @@ def fetch_gaps(conn, *, region: str | None, grid: str | None = None) -> dict[str
         12-digit region code; None for everything.
     grid : str, optional
         15-digit code of a grid of ``region`` (a community): only that grid's gaps.
+    planned : bool, default False
+        Count planned centres as serving ("with the plan"); the stored results are recomputed
+        when they were computed for the other view (:func:`gis.coverage_layers.ensure_report`).
 
     Returns
     -------
@@ -128,7 +132,7 @@ def fetch_gaps(conn, *, region: str | None, grid: str | None = None) -> dict[str
         :class:`gis.layers.RegionNotFoundError` or :class:`gis.coverage_layers.GridNotFoundError`
         when the region or grid does not exist.
     """
-    report = coverage_layers.ensure_report(conn, region=region)
+    report = coverage_layers.ensure_report(conn, region=region, planned=planned)
     if grid is None:
         return {"report": report, "shown": report,
                 "features": coverage_layers.gap_features(conn, region=region)}
@@ -138,8 +142,12 @@ def fetch_gaps(conn, *, region: str | None, grid: str | None = None) -> dict[str
             "features": coverage_layers.gap_features(conn, region=region, ids=sorted(ids))}
 
 
-def fetch_coverage_data(conn, *, region: str | None, grid: str | None = None) -> dict[str, Any]:
+def fetch_coverage_data(conn, *, region: str | None, grid: str | None = None,
+                        planned: bool = False) -> dict[str, Any]:
     """Everything the coverage page shows, for ``region`` (and optionally one grid of it).
+
+    ``planned`` shows the view with the planned centres counted as serving (see
+    :func:`fetch_gaps`).
 
     Returns
     -------
@@ -151,7 +159,7 @@ def fetch_coverage_data(conn, *, region: str | None, grid: str | None = None) ->
         ``grid`` (the entry of the grid shown alone, or None), ``computed_at`` (when coverage
         was last computed) and ``focus`` (the bbox to zoom to).
     """
-    data = fetch_gaps(conn, region=region, grid=grid)
+    data = fetch_gaps(conn, region=region, grid=grid, planned=planned)
     data.update(fetch_map_data(conn, region=region))
     data["targets"] = coverage_layers.gap_targets(conn, region=region)
     data["trail"] = coverage_layers.region_trail(conn, region) if region else []

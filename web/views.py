@@ -20,6 +20,9 @@ bp = Blueprint("views", __name__)
 # what a region or grid that is not there raises, in gis.layers, gis.coverage and the page data
 NOT_FOUND = (layers.RegionNotFoundError, RegionError, coverage_layers.GridNotFoundError)
 
+# pages whose links keep the view "with the plan" (``planned=1``)
+PLAN_ENDPOINTS = frozenset({"views.coverage", "views.coverage_download", "access.page"})
+
 DOWNLOADS = {
     "csv": ("text/csv; charset=utf-8", lambda d: export.gaps_to_csv(
         d["shown"], region_names=d["names"])),
@@ -57,7 +60,22 @@ def index():
                              lang=lang if lang != current_app.config["LANG"] else None),
         access_url=url_for("access.page", region=region,
                            lang=lang if lang != current_app.config["LANG"] else None),
+        siting_url=url_for("siting.page", region=region,
+                           lang=lang if lang != current_app.config["LANG"] else None),
     )
+
+
+def planned_arg() -> bool:
+    """The ``planned`` query parameter ("with the plan": ``1``; absent or ``0``: without).
+
+    A value that is neither gets 400.
+    """
+    value = request.args.get("planned")
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    abort(400, description=f"planned must be 1 or 0, not {value!r}")
 
 
 def _coverage_args() -> tuple[str | None, str | None]:
@@ -80,13 +98,16 @@ def coverage():
 
     The map colours grids and buildings by status and has a layer per gap kind; beside it, the
     KPIs, the drill-down links, the downloads and the table of gaps. Coverage that was never
-    computed for the region is computed (and stored) first.
+    computed for the region is computed (and stored) first. With ``&planned=1`` the planned
+    centres count as serving ("with the plan"); stored results of the other view are
+    recomputed.
     """
     lang = pick_lang(request.args.get("lang"), current_app.config["LANG"])
     region, grid = _coverage_args()
+    planned = planned_arg()
     try:
         with db() as conn:
-            data = fetch_coverage_data(conn, region=region, grid=grid)
+            data = fetch_coverage_data(conn, region=region, grid=grid, planned=planned)
     except NOT_FOUND as err:
         abort(404, description=str(err))
     m, layer_vars = build_coverage_map(
@@ -95,6 +116,8 @@ def coverage():
     keep_lang = lang if lang != current_app.config["LANG"] else None
 
     def link(endpoint: str = "views.coverage", **args) -> str:
+        if endpoint in PLAN_ENDPOINTS:  # the view with the plan stays on
+            args.setdefault("planned", 1 if planned else None)
         return url_for(endpoint, **args, lang=keep_lang)
 
     placed = {f["id"] for f in data["features"]["features"] if f["geometry"]}
@@ -105,21 +128,26 @@ def coverage():
         computed_at=data["computed_at"].astimezone().strftime("%Y-%m-%d %H:%M")
         if data["computed_at"] else None,
         switch_url=url_for("views.coverage", region=region, grid=grid,
+                           planned=1 if planned else None,
                            lang="en" if lang == "zh" else "zh"),
+        planned=planned, plan_toggle_url=link(region=region, grid=grid,
+                                              planned=None if planned else 1),
+        run_url=url_for("api.coverage_run", region=region, planned=1 if planned else None),
     )
 
 
 @bp.get("/coverage/download.<any(csv, xlsx, geojson):fmt>")
 def coverage_download(fmt: str):
-    """The gaps of ``?region=CODE`` (``&grid=CODE``) as a CSV, XLSX or GeoJSON file."""
+    """The gaps of ``?region=CODE`` (``&grid=CODE``, ``&planned=1``) as CSV, XLSX or GeoJSON."""
     region, grid = _coverage_args()
+    planned = planned_arg()
     try:
         with db() as conn:
-            data = fetch_gaps(conn, region=region, grid=grid)
+            data = fetch_gaps(conn, region=region, grid=grid, planned=planned)
             data["names"] = coverage_layers.region_names(conn, region=region)
     except NOT_FOUND as err:
         abort(404, description=str(err))
     mimetype, render = DOWNLOADS[fmt]
-    filename = f"coverage-{grid or region or 'all'}.{fmt}"
+    filename = f"coverage-{grid or region or 'all'}{'-planned' if planned else ''}.{fmt}"
     return Response(render(data), content_type=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -70,7 +70,7 @@
 
     function makeCentre(c, kind) {
       return {key: "c" + (nextKey++), id: kind === "existing" ? c.id : null, name: c.name,
-              level: c.level, lon: c.lon, lat: c.lat, radius_m: c.radius_m,
+              level: c.level, status: c.status || "existing", lon: c.lon, lat: c.lat, radius_m: c.radius_m,
               shown: c.shown !== false, kind: kind,
               origin: kind === "existing" ? [c.lon, c.lat] : null,
               saved: null, source: null, number: null, residents: 0, within: 0, marker: null,
@@ -99,13 +99,16 @@
       if (c.source) { return T["status." + c.source.status] || c.source.status; }
       if (c.saved && !canSave(c)) { return T["access.kind_saved"]; }
       if (c.kind === "new") { return T["access.kind_new"]; }
-      return moved(c) ? T["access.kind_moved"] : T["access.kind_existing"];
+      if (moved(c)) { return T["access.kind_moved"]; }
+      // a planned centre serves in the view with the plan
+      return c.status === "planned" ? T["status.planned"] : T["access.kind_existing"];
     }
 
     function icon(c) {
       var level = S.levels[c.level] || {icon_color: "gray"};
       var name = c.kind === "existing" ? (moved(c) ? "arrows-up-down-left-right"
-                                                   : S.status_icons.existing)
+                                                   : S.status_icons[c.status]
+                                                     || S.status_icons.existing)
         : (c.saved || c.source ? S.status_icons.planned : "plus");
       return L.AwesomeMarkers.icon({icon: name, prefix: "fa", markerColor: level.icon_color,
                                     iconColor: "white"});
@@ -705,6 +708,12 @@
       drawCentre(c);
       changedScenario();
     });
+
+    // "计入规划服务站": the page of the other view
+    var plan = document.getElementById("gm-plan-toggle");
+    if (plan) {
+      plan.addEventListener("change", function () { window.location.href = plan.dataset.url; });
+    }
 
     // --- start ---------------------------------------------------------------------------------
     initial.forEach(function (c) { if (c.shown) { drawCentre(c); } });

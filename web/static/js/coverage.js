@@ -77,6 +77,11 @@
           });
       });
     }
+    // "计入规划服务站": the page of the other view
+    var plan = document.getElementById("gm-plan-toggle");
+    if (plan) {
+      plan.addEventListener("change", function () { window.location.href = plan.dataset.url; });
+    }
     window.gmCoverageShow = show;  // for the browser tests and the console
   }
 
