@@ -4,8 +4,9 @@
 :mod:`web.views`, the JSON API in :mod:`web.api`, the Folium maps in :mod:`web.maps` (home) and
 :mod:`web.coverage_map` (coverage); the access page and its what-if API in
 :mod:`web.access`, its map in :mod:`web.access_map`; the siting page and its API in
-:mod:`web.siting`, its map in :mod:`web.siting_map`. The app reads and writes the database only
-through :mod:`gis` functions.
+:mod:`web.siting`, its map in :mod:`web.siting_map`; the grid editing page in :mod:`web.edit`
+(its map in :mod:`web.edit_map`) over the grid editing API of :mod:`web.grids_api`. The app
+reads and writes the database only through :mod:`gis` functions.
 """
 
 from __future__ import annotations
@@ -61,13 +62,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import access, api, grids_api, siting, views
+    from web import access, api, edit, grids_api, siting, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(access.bp)
     app.register_blueprint(grids_api.bp)
     app.register_blueprint(siting.bp)
+    app.register_blueprint(edit.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

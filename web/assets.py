@@ -7,7 +7,8 @@ attributes are left alone). A CDN URL that is not vendored raises, so a folium u
 changes an asset version fails loudly in the tests instead of silently reaching the internet.
 
 The files come from the npm registry (``npm pack <pkg>@<version>``: only the dist files used and
-the licences); versions match what folium 0.20 asks for.
+the licences); versions match what folium 0.20 asks for. :data:`PAGE_ASSETS` are the files pages
+link themselves (Leaflet-Geoman on the grid editing page).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "leaflet.awesome-markers-2.0.5": ("leaflet.awesome-markers", "2.0.5"),
     # the icon rotation classes of folium.Icon(angle=...), regenerated (see the file's header)
     "folium-0.20.0": ("folium", "0.20.0"),
+    # the grid editing page's vertex editing, drawing and snapping (linked by the page itself)
+    "leaflet-geoman-free-2.20.2": ("@geoman-io/leaflet-geoman-free", "2.20.2"),
 }
 
 # folium's CDN URL → vendored file (relative to web/static/vendor)
@@ -56,6 +59,14 @@ LOCAL: dict[str, str] = {
 DROPPED: frozenset[str] = frozenset({
     "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",
 })
+
+
+# assets a page links itself, not through folium: name → vendored file (relative to
+# web/static/vendor); web.edit links these
+PAGE_ASSETS: dict[str, str] = {
+    "geoman.js": "leaflet-geoman-free-2.20.2/leaflet-geoman.min.js",
+    "geoman.css": "leaflet-geoman-free-2.20.2/leaflet-geoman.css",
+}
 
 
 class UnvendoredAssetError(RuntimeError):
@@ -112,5 +123,6 @@ def localize(root: Element, *, asset_url: Callable[[str], str] | None = None) ->
 
 
 def missing_files() -> list[str]:
-    """Return the vendored paths of :data:`LOCAL` that are not on disk (for tests)."""
-    return sorted(p for p in LOCAL.values() if not (VENDOR_DIR / p).is_file())
+    """Return the vendored paths of :data:`LOCAL` and :data:`PAGE_ASSETS` not on disk (tests)."""
+    paths = set(LOCAL.values()) | set(PAGE_ASSETS.values())
+    return sorted(p for p in paths if not (VENDOR_DIR / p).is_file())

@@ -292,7 +292,8 @@ def coverage_legend(labels: Labels) -> str:
 # the map -----------------------------------------------------------------------------------------
 
 def build_coverage_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none",
-                       tianditu_key: str = "", asset_url: Callable[[str], str] | None = None
+                       tianditu_key: str = "", asset_url: Callable[[str], str] | None = None,
+                       edit_url: Callable[[dict], str] | None = None
                        ) -> tuple[folium.Map, dict[str, str]]:
     """Build the coverage map of ``data`` (see :func:`fetch_coverage_data`).
 
@@ -302,7 +303,7 @@ def build_coverage_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: st
         As returned by :func:`fetch_coverage_data`.
     lang : str, default "zh"
         Label language, ``zh`` or ``en``.
-    basemap, tianditu_key, asset_url
+    basemap, tianditu_key, asset_url, edit_url
         As for :func:`web.maps.build_map`.
 
     Returns
@@ -324,7 +325,8 @@ def build_coverage_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: st
     def status(ids: Mapping[int, Any]) -> Callable[[dict], str]:
         return lambda p: "gap" if p["id"] in ids else "ok"
 
-    grid_popup = _status_rows(grid_rows(labels), targets["grid"], gaps, labels)
+    grid_popup = _status_rows(grid_rows(labels, edit_url=edit_url), targets["grid"], gaps,
+                              labels)
     add_geojson(m, _by_layer(data["grids"], "governance"),
                 name=labels["layer.grids_governance"], rows=grid_popup, tooltip_field="name",
                 style_key=status(targets["grid"]), style=_status_style(fill=0.22),

@@ -208,8 +208,12 @@ def region_rows(labels: Labels, *, street: bool) -> list[tuple[str, str, Callabl
     return rows
 
 
-def grid_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
-    """Popup rows of a grid: code, layer, community, counts, staff and branches."""
+def grid_rows(labels: Labels, *, edit_url: Callable[[dict], str] | None = None
+              ) -> list[tuple[str, str, Callable]]:
+    """Popup rows of a grid: code, layer, community, counts, staff and branches.
+
+    With ``edit_url`` (grid properties → URL of the grid editing page), a last row links there.
+    """
     part = f"（{labels['value.part_time']}）" if labels.lang == "zh" else \
         f" ({labels['value.part_time']})"
 
@@ -218,7 +222,7 @@ def grid_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
         half = [esc(n) + part for n in p["part_time_workers"]]
         return _names(full + half, labels) if full or half else labels["value.none"]
 
-    return [
+    rows: list[tuple[str, str, Callable]] = [
         ("name", labels["field.name"], lambda p: esc(p["name"])),
         ("code", labels["field.code"], lambda p: esc(p["code"])),
         ("layer", labels["field.grid_layer"], lambda p: labels.value("grid_layer", p["layer"])),
@@ -231,6 +235,11 @@ def grid_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
         ("workers", labels["field.workers"], workers),
         ("branches", labels["field.branches"], lambda p: _names(p["branches"], labels)),
     ]
+    if edit_url is not None:
+        rows.append(("edit", labels["edit.popup_row"],
+                     lambda p: f'<a class="gm-edit-link" href="{esc(edit_url(p))}">'
+                               f'{esc(labels["edit.popup_link"])}</a>'))
+    return rows
 
 
 def building_rows(labels: Labels) -> list[tuple[str, str, Callable]]:
@@ -406,8 +415,8 @@ MAP_CSS = f"""
 
 
 def build_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none",
-              tianditu_key: str = "", asset_url: Callable[[str], str] | None = None
-              ) -> folium.Map:
+              tianditu_key: str = "", asset_url: Callable[[str], str] | None = None,
+              edit_url: Callable[[dict], str] | None = None) -> folium.Map:
     """Build the Folium map of the layers in ``data``.
 
     Parameters
@@ -425,6 +434,8 @@ def build_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none
         天地图 key for ``basemap="tianditu"``.
     asset_url : callable, optional
         Maps a path under ``web/static/vendor`` to its URL (see :func:`web.assets.localize`).
+    edit_url : callable, optional
+        Grid properties → URL of its editing page; grid popups link there when given.
 
     Returns
     -------
@@ -446,13 +457,13 @@ def build_map(data: Mapping[str, Any], *, lang: str = "zh", basemap: str = "none
         for layer in ("governance", "party")
     }
     add_geojson(m, grids_by_layer["governance"], name=labels["layer.grids_governance"],
-                 rows=grid_rows(labels), tooltip_field="name",
+                 rows=grid_rows(labels, edit_url=edit_url), tooltip_field="name",
                  style=lambda f: {"color": GOVERNANCE_COLOR, "weight": 1.5,
                                   "fillColor": GOVERNANCE_COLOR, "fillOpacity": 0.10},
                  highlight=lambda f: {"weight": 3, "fillOpacity": 0.25})
     # party grids: dashed outlines only, so clicks inside reach the governance grid beneath
     add_geojson(m, grids_by_layer["party"], name=labels["layer.grids_party"],
-                 rows=grid_rows(labels), tooltip_field="name",
+                 rows=grid_rows(labels, edit_url=edit_url), tooltip_field="name",
                  style=lambda f: {"color": PARTY_COLOR, "weight": 2.5, "dashArray": PARTY_DASH,
                                   "fill": False},
                  highlight=lambda f: {"weight": 4})

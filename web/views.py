@@ -36,6 +36,13 @@ def _asset_url(path: str) -> str:
     return url_for("static", filename=f"vendor/{path}")
 
 
+def edit_url(lang: str):
+    """Grid properties → the URL of the grid's editing page (for the grid popups)."""
+    keep_lang = lang if lang != current_app.config["LANG"] else None
+    return lambda p: url_for("edit.page", region=p["community_code"], layer=p["layer"],
+                             grid=p["id"], lang=keep_lang)
+
+
 @bp.get("/")
 def index():
     """The map page: boundaries, grids, buildings and service centres with a legend."""
@@ -50,7 +57,8 @@ def index():
     except layers.RegionNotFoundError as err:
         abort(404, description=str(err))
     m = build_map(data, lang=lang, basemap=current_app.config["BASEMAP"],
-                  tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
+                  tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url,
+                  edit_url=edit_url(lang))
     other_lang = "en" if lang == "zh" else "zh"
     switch_args = {"lang": other_lang, **({"region": region} if region else {})}
     return render_template(
@@ -62,6 +70,8 @@ def index():
                            lang=lang if lang != current_app.config["LANG"] else None),
         siting_url=url_for("siting.page", region=region,
                            lang=lang if lang != current_app.config["LANG"] else None),
+        edit_url=url_for("edit.page", region=region,
+                         lang=lang if lang != current_app.config["LANG"] else None),
     )
 
 
@@ -112,7 +122,8 @@ def coverage():
         abort(404, description=str(err))
     m, layer_vars = build_coverage_map(
         data, lang=lang, basemap=current_app.config["BASEMAP"],
-        tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
+        tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url,
+        edit_url=edit_url(lang))
     keep_lang = lang if lang != current_app.config["LANG"] else None
 
     def link(endpoint: str = "views.coverage", **args) -> str:
