@@ -22,6 +22,7 @@ refusal raises :class:`EditError` naming the field at fault.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from gis.coverage import KPI_SHARES, load_report, run_coverage
 __all__ = ["EditError", "EditResult", "VersionConflictError", "copy_to_other_layer",
            "create_grid", "delete_grid",
            "grid_history", "merge_grids", "renumber", "reshape_grid", "restore_grid",
-           "split_grid", "suggest_balance_split"]
+           "split_grid", "suggest_balance_split", "undelete_grid"]
 
 Connection = psycopg2.extensions.connection
 
@@ -258,9 +259,10 @@ def _clip_neighbours(cur, community: str, layer: str, ewkb: str, *, own: list[in
 
 def _history(cur, ids: list[int], action: str, user: str) -> None:
     cur.execute("""
-        INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action)
-        SELECT id, version, code, layer, geom, %(user)s, %(action)s FROM grids
-        WHERE id = ANY(%(ids)s)""", {"ids": ids, "user": user, "action": action})
+        INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action, name,
+                                  community_code)
+        SELECT id, version, code, layer, geom, %(user)s, %(action)s, name, community_code
+        FROM grids WHERE id = ANY(%(ids)s)""", {"ids": ids, "user": user, "action": action})
 
 
 def _reassign(cur, community: str, layer: str) -> None:
@@ -350,6 +352,19 @@ def _set_geometry(cur, grid_id: int, ewkb: str) -> None:
                 " version = version + 1, updated_at = now() WHERE id = %s", (ewkb, grid_id))
 
 
+def _new_name(cur, community: str, layer: str, code: str) -> str:
+    """Name a new grid the way its siblings are named (桃源社区第5网格), numbered by its code."""
+    serial = int(code[12:])
+    cur.execute("SELECT name FROM grids WHERE community_code = %s AND layer = %s"
+                " AND name ~ '[0-9]' ORDER BY code LIMIT 1", (community, layer))
+    row = cur.fetchone()
+    if row is not None:
+        match = re.match(r"^(.*?)(\d+)(\D*)$", row[0])
+        if match:
+            return f"{match.group(1)}{serial}{match.group(3)}"
+    return f"第{serial}{'党建' if layer == 'party' else ''}网格"
+
+
 def _next_code(cur, community: str, layer: str) -> str:
     cur.execute("SELECT coalesce(max(substr(code, 13)::int), 0) + 1 FROM grids"
                 " WHERE community_code = %s AND layer = %s", (community, layer))
@@ -416,7 +431,8 @@ def create_grid(conn: Connection, community: str, layer: str, geometry: Any, *,
         code = _next_code(cur, community, layer)
         cur.execute("INSERT INTO grids (code, layer, community_code, name, geom) VALUES"
                     " (%s, %s, %s, %s, ST_GeomFromEWKB(decode(%s, 'hex'))) RETURNING id",
-                    (code, layer, community, name or f"第{int(code[12:])}网格", ewkb))
+                    (code, layer, community, name or _new_name(cur, community, layer, code),
+                     ewkb))
         return [cur.fetchone()[0]], clipped, []
 
     return _run(conn, _Edit("create", community, layer, [], ewkb), apply, commit=commit,
@@ -461,7 +477,8 @@ def split_grid(conn: Connection, grid_id: int, line: Any, version: Any, *,
         cur.execute("INSERT INTO grids (code, layer, community_code, name, geom) VALUES"
                     " (%s, %s, %s, %s, ST_Multi(ST_GeomFromEWKB(decode(%s, 'hex'))))"
                     " RETURNING id",
-                    (code, g["layer"], g["community_code"], f"第{int(code[12:])}网格", new))
+                    (code, g["layer"], g["community_code"],
+                     _new_name(cur, g["community_code"], g["layer"], code), new))
         return [grid_id, cur.fetchone()[0]], [], []
 
     return _run(conn, _Edit("split", g["community_code"], g["layer"], [grid_id], None), apply,
@@ -503,14 +520,8 @@ def merge_grids(conn: Connection, ids: list[int], keep: int, versions: dict | li
     g0 = grids[0]
 
     def apply(cur):
-        cur.execute("""
-            SELECT 'staff', id, name FROM grid_staff WHERE grid_id = ANY(%(o)s)
-            UNION ALL SELECT 'party_org', id, name FROM party_orgs WHERE grid_id = ANY(%(o)s)
-            ORDER BY 1, 2""", {"o": others})
-        detached = [{"type": t, "id": i, "name": n} for t, i, n in cur.fetchall()]
-        cur.execute("UPDATE grid_staff SET grid_id = NULL WHERE grid_id = ANY(%s)", (others,))
-        cur.execute("UPDATE party_orgs SET grid_id = NULL WHERE grid_id = ANY(%s)", (others,))
-        _history_deleted(cur, others, user)
+        detached = _detach(cur, others)
+        _history_deleted(cur, others, user, detached)
         cur.execute("UPDATE buildings SET grid_id = %s WHERE grid_id = ANY(%s)", (keep, others))
         cur.execute("DELETE FROM grids WHERE id = ANY(%s)", (others,))
         _set_geometry(cur, keep, union)
@@ -520,12 +531,27 @@ def merge_grids(conn: Connection, ids: list[int], keep: int, versions: dict | li
                 commit=commit, user=user, norms=norms)
 
 
-def _history_deleted(cur, ids: list[int], user: str) -> None:
-    """The last word on a removed grid: a history row with no geometry."""
+def _detach(cur, ids: list[int]) -> list[dict[str, Any]]:
+    """Cut staff and party organisations loose from grids about to go; say which."""
     cur.execute("""
-        INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action)
-        SELECT id, version + 1, code, layer, NULL, %s, 'delete' FROM grids WHERE id = ANY(%s)""",
-                (user, ids))
+        SELECT 'staff', id, name, grid_id FROM grid_staff WHERE grid_id = ANY(%(g)s)
+        UNION ALL SELECT 'party_org', id, name, grid_id FROM party_orgs WHERE grid_id = ANY(%(g)s)
+        ORDER BY 1, 2""", {"g": ids})
+    detached = [{"type": t, "id": i, "name": n, "grid_id": g} for t, i, n, g in cur.fetchall()]
+    cur.execute("UPDATE grid_staff SET grid_id = NULL WHERE grid_id = ANY(%s)", (ids,))
+    cur.execute("UPDATE party_orgs SET grid_id = NULL WHERE grid_id = ANY(%s)", (ids,))
+    return detached
+
+
+def _history_deleted(cur, ids: list[int], user: str, detached: list[dict[str, Any]]) -> None:
+    """The last word on a removed grid: a history row with no geometry, and what it held."""
+    for gid in ids:
+        mine = [{"type": d["type"], "id": d["id"]} for d in detached if d["grid_id"] == gid]
+        cur.execute("""
+            INSERT INTO grid_history (grid_id, version, code, layer, geom, changed_by, action,
+                                      name, community_code, detached)
+            SELECT id, version + 1, code, layer, NULL, %s, 'delete', name, community_code, %s
+            FROM grids WHERE id = %s""", (user, json.dumps(mine), gid))
 
 
 def delete_grid(conn: Connection, grid_id: int, version: Any, *, commit: bool = False,
@@ -539,12 +565,8 @@ def delete_grid(conn: Connection, grid_id: int, version: Any, *, commit: bool = 
         area = cur.fetchone()[0]
 
     def apply(cur):
-        cur.execute("""
-            SELECT 'staff', id, name FROM grid_staff WHERE grid_id = %(g)s
-            UNION ALL SELECT 'party_org', id, name FROM party_orgs WHERE grid_id = %(g)s
-            ORDER BY 1, 2""", {"g": grid_id})
-        detached = [{"type": t, "id": i, "name": n} for t, i, n in cur.fetchall()]
-        _history_deleted(cur, [grid_id], user)
+        detached = _detach(cur, [grid_id])
+        _history_deleted(cur, [grid_id], user, detached)
         cur.execute("DELETE FROM grids WHERE id = %s", (grid_id,))
         return [], [], detached
 
@@ -640,12 +662,16 @@ def suggest_balance_split(conn: Connection, grid_id: int, *,
     whose one side is within it and the rest splits further) is proposed, the balanced ones
     first. The lines go across the grid's extent, ready for :func:`split_grid` (preview first).
 
+    When no cut keeps every part within the norm (560 households: two parts of 280), the most
+    even cut is still proposed, and ``outside_norm`` and ``note`` say which parts miss it.
+
     Returns
     -------
     dict
-        ``households`` of the grid, ``parts`` (households of each proposed part) and ``lines``
-        (GeoJSON LineStrings in EPSG:4326); no lines when the grid is within the norm or no cut
-        between buildings can help.
+        ``households`` of the grid, ``parts`` (households of each proposed part), ``lines``
+        (GeoJSON LineStrings in EPSG:4326), ``outside_norm`` and, when some part misses the
+        norm, a ``note``; no lines when the grid is within the norm or has fewer than two
+        buildings apart.
     """
     norms = norms or get_settings().norms
     lo, hi = norms.grid_households_min, norms.grid_households_max
@@ -664,7 +690,7 @@ def suggest_balance_split(conn: Connection, grid_id: int, *,
         box_m = cur.fetchone()
     total = int(pts[:, 2].sum()) if len(pts) else 0
     out: dict[str, Any] = {"id": grid_id, "code": g["code"], "households": total, "parts": [],
-                           "lines": []}
+                           "lines": [], "outside_norm": []}
     if total <= hi:
         return out
     cuts: list[list[tuple[float, float]]] = []
@@ -679,6 +705,10 @@ def suggest_balance_split(conn: Connection, grid_id: int, *,
                         tuple(float(v) for v in (*line[0], *line[1])))
             out["lines"].append(json.loads(cur.fetchone()[0]))
     out["parts"] = parts
+    out["outside_norm"] = [p for p in parts if not lo <= p <= hi]
+    if out["outside_norm"]:
+        out["note"] = (f"没有切法能使每一部分都在 {lo}–{hi} 户之间；按最均衡的切法建议，"
+                       f"{len(out['outside_norm'])} 部分仍不合标准")
     return out
 
 
@@ -705,8 +735,10 @@ def _balance(pts: np.ndarray, lo: int, hi: int, cuts: list, extent: tuple) -> li
             if best is None or score < best[0]:
                 best = (score, axis, (coord[i] + coord[i + 1]) / 2, order[:i + 1],
                         order[i + 1:])
-    if best is None or best[0][0] == 2:
+    if best is None:
         return [total]
+    # no cut keeps a side within the norm (e.g. 560 households: any cut leaves two parts under
+    # 300): the most even cut still brings the grid under the maximum
     _, axis, at, first, second = best
     x0, x1, y0, y1 = extent
     if axis == 0:
@@ -749,3 +781,53 @@ def copy_to_other_layer(conn: Connection, grid_id: int, *, commit: bool = False,
 
     return _run(conn, _Edit("create", g["community_code"], other, [], ewkb), apply,
                 commit=commit, user=user, norms=norms)
+
+
+def undelete_grid(conn: Connection, grid_id: int, *, commit: bool = False,
+                  user: str = "gridmap", norms: Norms | None = None) -> EditResult:
+    """Bring back a deleted (or merged-away) grid under its own id, code and name.
+
+    Its last geometry comes back (clipping the grids that have taken its place), and the staff
+    and party organisations its removal detached are attached again where nobody has
+    re-assigned them since.
+    """
+    norms = norms or get_settings().norms
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM grids WHERE id = %s", (grid_id,))
+        if cur.fetchone() is not None:
+            raise EditError("id", f"grid {grid_id} is not deleted")
+        cur.execute("""
+            SELECT d.version, d.code, d.layer, coalesce(d.name, l.name),
+                   coalesce(d.community_code, substr(d.code, 1, 12)), d.detached,
+                   encode(ST_AsEWKB(l.geom), 'hex')
+            FROM grid_history d
+            JOIN LATERAL (SELECT name, geom FROM grid_history
+                          WHERE grid_id = d.grid_id AND geom IS NOT NULL
+                          ORDER BY version DESC LIMIT 1) l ON true
+            WHERE d.grid_id = %s AND d.action = 'delete'
+            ORDER BY d.version DESC LIMIT 1""", (grid_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise EditError("id", f"grid {grid_id} does not exist (nothing to bring back)")
+        version, code, layer, name, community, detached, ewkb = row
+        cur.execute("SELECT 1 FROM grids WHERE layer = %s AND code = %s", (layer, code))
+        if cur.fetchone() is not None:
+            raise EditError("code", f"code {code} is taken by another grid since: renumber "
+                                    "or draw the grid again")
+
+    def apply(cur):
+        clipped = _clip_neighbours(cur, community, layer, ewkb, own=[], norms=norms)
+        cur.execute("""
+            INSERT INTO grids (id, code, layer, community_code, name, geom, version)
+            VALUES (%s, %s, %s, %s, %s, ST_GeomFromEWKB(decode(%s, 'hex')), %s)""",
+                    (grid_id, code, layer, community, name or _new_name(cur, community, layer,
+                                                                         code),
+                     ewkb, version + 1))
+        for item in detached or []:
+            table = "grid_staff" if item["type"] == "staff" else "party_orgs"
+            cur.execute(f"UPDATE {table} SET grid_id = %s WHERE id = %s AND grid_id IS NULL",
+                        (grid_id, item["id"]))
+        return [grid_id], clipped, []
+
+    return _run(conn, _Edit("restore", community, layer, [], ewkb), apply, commit=commit,
+                user=user, norms=norms)

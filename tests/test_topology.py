@@ -302,3 +302,55 @@ def test_copy_onto_the_other_layer_makes_the_grids_coincide(schema_conn):
         cur.execute("SELECT ST_Equals(p.geom, g.geom) FROM grids p, grids g"
                     " WHERE p.id = %s AND g.id = %s", (party, g1))
         assert cur.fetchone()[0]
+
+
+def test_split_to_balance_still_offers_the_most_even_cut(schema_conn):
+    from gis.topology import suggest_balance_split
+
+    w = World(schema_conn)
+    w.community(COMMUNITY, "桃源社区", (0, 0, 300, 100))
+    g = w.grid(1, (0, 0, 300, 100))
+    for i, hh in enumerate((200, 80, 280)):  # 560: every cut leaves a part under 300
+        w.building(f"{i + 1}栋", (10 + 100 * i, 30, 60 + 100 * i, 60), households=hh, grid=g)
+    plan = suggest_balance_split(schema_conn, g)
+    assert plan["parts"] == [280, 280] and plan["outside_norm"] == [280, 280]
+    assert "最均衡" in plan["note"] and len(plan["lines"]) == 1
+
+
+def test_undo_of_delete_and_merge_brings_grids_back_whole(schema_conn):
+    from gis.topology import undelete_grid
+
+    g1, g2, b1, b2 = setup(schema_conn)
+    with schema_conn.cursor() as cur:
+        cur.execute("SELECT id, geom FROM grids ORDER BY id")
+        original = cur.fetchall()
+
+    def same_as_original():
+        with schema_conn.cursor() as cur:
+            cur.execute("SELECT g.id, ST_Equals(g.geom, o.geom) FROM grids g JOIN"
+                        " (SELECT unnest(%s::int[]) AS id, unnest(%s::geometry[]) AS geom) o"
+                        " USING (id) ORDER BY id",
+                        ([i for i, _ in original], [g for _, g in original]))
+            return [eq for _, eq in cur.fetchall()] == [True, True]
+
+    def staff_of(gid):
+        with schema_conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM grid_staff WHERE grid_id = %s", (gid,))
+            return cur.fetchone()[0]
+
+    delete_grid(schema_conn, g2, 1, commit=True)
+    assert staff_of(g2) == 0
+    back = undelete_grid(schema_conn, g2, commit=True)
+    assert back.new_holes == [] and same_as_original()
+    assert staff_of(g2) == 2 and building_grid(schema_conn, b2) == g2
+    with schema_conn.cursor() as cur:
+        cur.execute("SELECT code, name FROM grids WHERE id = %s", (g2,))
+        assert cur.fetchone() == (f"{COMMUNITY}002", "第2网格")
+    with pytest.raises(EditError, match="is not deleted"):
+        undelete_grid(schema_conn, g2)
+
+    merge_grids(schema_conn, [g1, g2], g1, [1, 3], commit=True)  # g2 is at version 3 now
+    undelete_grid(schema_conn, g2, commit=True)                   # g2 back, g1 clipped
+    restore_grid(schema_conn, g1, 1, commit=True)
+    assert same_as_original() and staff_of(g2) == 2
+    assert building_grid(schema_conn, b2) == g2

@@ -4,7 +4,8 @@
 ``POST /api/grids`` (create), ``POST /api/grids/<id>/split`` (``{"line", "version"}``),
 ``POST /api/grids/merge`` (``{"ids", "keep", "versions"}``), ``DELETE /api/grids/<id>?version=N``,
 ``GET /api/grids/<id>/history``, ``POST /api/grids/<id>/restore`` (``{"version"}``), and
-``POST /api/communities/<code>/renumber?layer=…``, ``POST /api/grids/<id>/copy`` (the other
+``POST /api/communities/<code>/renumber?layer=…``, ``POST /api/grids/<id>/undelete`` (undo of a
+delete or merge), ``POST /api/grids/<id>/copy`` (the other
 layer's grid of the same code takes this shape) and ``GET /api/grids/<id>/balance`` (cuts
 that bring a grid within the household norm). Add ``?preview=1`` to create, split, merge,
 delete, restore and renumber to see the effect without saving. A stale version gets 409, a bad
@@ -126,6 +127,13 @@ def restore(grid_id: int):
     return _answer(lambda conn: topology.restore_grid(
         conn, grid_id, body.get("version"), current_version=body.get("current_version"),
         commit=not _preview(), user=_user()))
+
+
+@bp.post("/grids/<int:grid_id>/undelete")
+def undelete(grid_id: int):
+    """Bring back a deleted or merged-away grid under its id, code and name (undo)."""
+    return _answer(lambda conn: topology.undelete_grid(
+        conn, grid_id, commit=not _preview(), user=_user()))
 
 
 @bp.post("/grids/<int:grid_id>/copy")

@@ -352,7 +352,6 @@ LABELS: dict[str, dict[str, str]] = {
         "edit.undone": "已撤销：{what}",
         "edit.redone": "已重做：{what}",
         "edit.undo_next": "可撤销：{what}",
-        "edit.undelete_note": "{code} 已按历史边界重新绘制为 {new}，原网格员和支部需重新关联",
         "edit.action.update": "调整边界",
         "edit.action.create": "新建网格",
         "edit.action.split": "切分网格",
@@ -771,8 +770,6 @@ LABELS: dict[str, dict[str, str]] = {
         "edit.undone": "Undone: {what}",
         "edit.redone": "Redone: {what}",
         "edit.undo_next": "Can undo: {what}",
-        "edit.undelete_note": "{code} drawn again from its history as {new}: reattach its staff "
-                              "and branches",
         "edit.action.update": "reshape",
         "edit.action.create": "new grid",
         "edit.action.split": "split",

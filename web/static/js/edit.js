@@ -10,8 +10,9 @@
  * neighbours and new holes (hatched red on the map) and the coverage KPIs. "保存" sends the same
  * edit for real; "取消" drops it. Saved edits go on an undo stack (kept in sessionStorage, so a
  * reload keeps it): undo restores each grid the edit touched to its version before the edit
- * (POST /restore with the version it is at now), deletes the grids it created and draws the
- * grids it removed again from their history; redo sends the edit again. A stale version (409)
+ * (POST /restore with the version it is at now), deletes the grids it created and brings back
+ * the grids it removed (POST /undelete: same id, code, name and staff); redo sends the edit
+ * again. A stale version (409)
  * reloads the grids and says so.
  */
 (function () {
@@ -779,6 +780,12 @@
           return api("DELETE", S.urls.grids + "/" + g.id + "?version=" + current[g.id]).then(track);
         });
       });
+      // removed grids come back under their own id, code and name, with their staff
+      gone.forEach(function (g) {
+        steps.push(function () {
+          return api("POST", S.urls.grids + "/" + g.id + "/undelete").then(track);
+        });
+      });
       changed.forEach(function (g) {
         steps.push(function () {
           return api("POST", S.urls.grids + "/" + g.id + "/restore",
@@ -786,26 +793,6 @@
         });
       });
       var notes = [];
-      gone.forEach(function (g) {
-        // a removed grid cannot be restored under its id: it is drawn again from its history
-        steps.push(function () {
-          return api("GET", S.urls.grids + "/" + g.id + "/history").then(function (h) {
-            if (!h.ok) { return h; }
-            var old = h.body.versions.filter(function (v) { return v.version === g.before; })[0];
-            var body = {community_code: S.community.code, layer: entry.layer,
-                        geometry: old.geometry, name: g.name};
-            return api("POST", S.urls.grids, body).then(function (r) {
-              if (r.ok) {
-                var made = r.body.grids.filter(function (x) { return !x.before; })[0];
-                entry.renamed = entry.renamed || {};
-                entry.renamed[g.id] = made.id;
-                notes.push(fmt(T["edit.undelete_note"], {code: g.code, new: made.code}));
-              }
-              return track(r);
-            });
-          });
-        });
-      });
       chain(steps).then(function (r) {
         if (r && !r.ok) {
           say(r.status === 409 ? T["edit.conflict"] : fmt(T["edit.error"], {error: r.body.error}),
@@ -827,11 +814,7 @@
       if (!entry || busy) { return; }
       discard();
       setBusy(true);
-      var renamed = entry.renamed || {};
       var args = JSON.parse(JSON.stringify(entry.args));
-      if (args.id && renamed[args.id]) { args.id = renamed[args.id]; }
-      if (args.ids) { args.ids = args.ids.map(function (i) { return renamed[i] || i; }); }
-      if (args.keep && renamed[args.keep]) { args.keep = renamed[args.keep]; }
       send(entry.action, args, false).then(function (r) {
         var done = function () { setBusy(false); };
         if (!r.ok) {
