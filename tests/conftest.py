@@ -59,52 +59,80 @@ def schema_url(database_factory) -> str:
     return database_factory("schema")
 
 
-@pytest.fixture
-def schema_conn(schema_url):
-    """A connection to the empty schema database; everything it does is rolled back."""
-    conn = psycopg2.connect(schema_url)
+def _rolled_back(url: str):
+    conn = psycopg2.connect(url)
     yield conn
     conn.rollback()
     conn.close()
 
 
+@pytest.fixture
+def schema_conn(schema_url):
+    """A connection to the empty schema database; everything it does is rolled back."""
+    yield from _rolled_back(schema_url)
+
+
 @pytest.fixture(scope="session")
-def demo_url(database_factory) -> str:
-    """A database holding the demo district (seed 1), loaded once; tests must not modify it."""
+def writable_demo_url(database_factory):
+    """Make a database holding a copy of the demo district (seed 1): ``writable_demo_url(tag)``.
+
+    For tests whose pages or calls write (store results, save edits, add centres): each gets a
+    copy of its own.
+    """
     from gis.demo import build_demo, load_demo
 
-    url = database_factory("demo")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    def factory(tag: str) -> str:
+        url = database_factory(tag)
+        conn = psycopg2.connect(url)
+        try:
+            load_demo(conn, build_demo(seed=1))
+            conn.commit()
+        finally:
+            conn.close()
+        return url
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def demo_url(writable_demo_url) -> str:
+    """A database holding the demo district (seed 1), loaded once; tests must not modify it."""
+    return writable_demo_url("demo")
 
 
 @pytest.fixture
 def demo_conn(demo_url):
     """A connection to the demo database; rolled back afterwards."""
-    conn = psycopg2.connect(demo_url)
-    yield conn
-    conn.rollback()
-    conn.close()
+    yield from _rolled_back(demo_url)
 
 
 @pytest.fixture(scope="session")
-def coverage_demo_url(database_factory) -> str:
+def coverage_demo_url(writable_demo_url) -> str:
     """Another copy of the demo district (seed 1), for tests whose pages store coverage results.
 
     Coverage is not computed yet: the first coverage page or API call computes and stores it.
     """
-    from gis.demo import build_demo, load_demo
+    return writable_demo_url("coverage")
 
-    url = database_factory("coverage")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium (Debian's, through Playwright), one per test module.
+
+    Without it the browser tests are skipped on a developer's machine, but fail under CI
+    (``CI=true``), where ``make test`` installs it: a skipped browser test must not pass CI.
+    """
+    from browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        message = "/usr/bin/chromium is missing (Debian package `chromium`; make browser-deps)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import psycopg2
 import pytest
 import shapely
 from world import COMMUNITY, World
@@ -22,7 +21,6 @@ from gis.access import LEVELS, AccessModel, Centres, band_of
 from gis.access_store import access_is_fresh, ensure_isochrones, run_access
 from gis.config import get_settings
 from gis.coverage import run_coverage
-from gis.demo import build_demo, load_demo
 from gis.network import Network
 
 NORMS = get_settings().norms
@@ -260,12 +258,8 @@ def test_every_resident_is_assigned_exactly_once(demo_conn):
     assert assigned == report.kpis["residents"] - report.kpis["residents_unreachable"]
 
 
-def test_cli_json_gives_band_shares_per_region(database_factory):
-    url = database_factory("access_cli")
-    conn = psycopg2.connect(url)
-    load_demo(conn, build_demo(seed=1))
-    conn.commit()
-    conn.close()
+def test_cli_json_gives_band_shares_per_region(writable_demo_url):
+    url = writable_demo_url("access_cli")
     gridmap = str(Path(sys.executable).with_name("gridmap"))
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
     out = subprocess.run([gridmap, "access", "--json", "--no-isochrones"], capture_output=True,

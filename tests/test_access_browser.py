@@ -9,35 +9,20 @@ goes to ``test-artifacts/access.png``.
 from __future__ import annotations
 
 import re
-import threading
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg2
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from gis.demo import build_demo, load_demo
-from web import create_app
+from browser import ARTIFACTS, live_server, open_tracked, page_point
+from browser import hosts as hosts_of
+from helpers import rows as _rows
 
 pytestmark = pytest.mark.browser
 
 TAOYUAN = "530103002001"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 DRAWN = ("document.querySelectorAll('path.leaflet-interactive').length > 0"
          " && document.querySelector('.leaflet-control-layers') !== null"
          " && document.querySelectorAll('.leaflet-marker-pane .awesome-marker').length > 0"
          " && window.gmAccessState !== undefined")
-PAGE_POINT = """([lat, lon]) => {
-    const map = window.gmAccessState.map;
-    const p = map.latLngToContainerPoint([lat, lon]);
-    const r = map.getContainer().getBoundingClientRect();
-    return [r.left + p.x, r.top + p.y];
-}"""
+PAGE_POINT = page_point("window.gmAccessState.map")
 # whether a page point is on the open map (not under a control, the legend or a popup)
 FREE_SPOT = """([x, y]) => {
     const e = document.elementFromPoint(x, y);
@@ -63,73 +48,21 @@ RECOLOURED = """() => {
 }"""
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _rows(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package `chromium`)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    return playwright.sync_playwright
-
-
-@pytest.fixture(scope="module")
-def browser_demo_url(database_factory):
+def browser_demo_url(writable_demo_url):
     """A demo copy of its own: the page stores access results and the test saves a centre."""
-    url = database_factory("accessbrowser")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    return writable_demo_url("accessbrowser")
 
 
 @pytest.fixture(scope="module")
 def live_url(browser_demo_url):
-    app = create_app({"DATABASE_URL": browser_demo_url, "BASEMAP": "none"})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_server(browser_demo_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def access_page(sync_playwright, live_url):
-    requests: list[str] = []
-    failures: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: r.status >= 400 and failures.append(
-                f"{r.status} {r.url}"))
-            page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_url}/access?region={TAOYUAN}", wait_until="load")
-            page.wait_for_function(DRAWN, timeout=30_000)
-            page.evaluate("document.fonts.ready")
-            yield {"page": page, "requests": requests, "failures": failures, "errors": errors}
-        finally:
-            browser.close()
+def access_page(chromium, live_url):
+    return open_tracked(chromium, f"{live_url}/access?region={TAOYUAN}", DRAWN)
 
 
 def _icon_centre(page, selector):
@@ -148,8 +81,7 @@ def _timing_ms(page) -> int:
 
 def test_the_walkthrough(access_page, browser_demo_url):
     page = access_page["page"]
-    hosts = {urlsplit(u).hostname for u in access_page["requests"]
-             if urlsplit(u).scheme not in ("data", "blob")}
+    hosts = hosts_of(access_page["requests"])
     assert hosts == {"127.0.0.1"}, access_page["requests"]
     control = page.locator(".leaflet-control-layers").inner_text()
     for name in ("楼栋（按步行距离着色）", "步行 300 米等时圈", "服务半径", "楼栋至服务站连线",

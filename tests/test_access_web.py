@@ -7,19 +7,17 @@ single-centre evaluations.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 
 import psycopg2
 import pytest
+from helpers import URL_RE, app_for, contains, execute, rows
 
 from gis.access_store import access_is_fresh, load_access_report
 from gis.access_whatif import WhatIf
 from gis.config import get_settings
-from gis.demo import build_demo, load_demo
-from web import create_app
 from web.access_map import BEYOND_COLOR, UNREACHABLE_COLOR, band_colors, band_key, band_text
 from web.i18n import Labels
 
@@ -27,52 +25,17 @@ TAOYUAN, STREET, DISTRICT = "530103002001", "530103002000", "530103000000"
 NORMS = get_settings().norms
 COLORS = band_colors(NORMS.walk_bands_m)
 LEVELS = ("street", "community", "grid", "building")
-URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
-
-
-def contains(page: str, text: str) -> bool:
-    """Whether ``text`` is in the page: as HTML-escaped text, or JSON-escaped (map data)."""
-    escaped = html.escape(text)
-    return any(t in page for t in (text, escaped, json.dumps(text)[1:-1],
-                                   json.dumps(escaped)[1:-1]))
-
-
-def rows(url: str, sql: str, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def execute(url: str, sql: str, params=()) -> None:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
-def access_url(database_factory) -> str:
+def access_url(writable_demo_url) -> str:
     """A copy of the demo (seed 1) for this module: pages store access, tests add centres."""
-    url = database_factory("accessweb")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    return writable_demo_url("accessweb")
 
 
 @pytest.fixture(scope="module")
 def app(access_url):
-    return create_app({"DATABASE_URL": access_url, "BASEMAP": "none"})
+    return app_for(access_url)
 
 
 @pytest.fixture(scope="module")

@@ -6,101 +6,39 @@ browsers here). The screenshot goes to ``test-artifacts/home.png``.
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from urllib.parse import urlsplit
-
-import psycopg2
 import pytest
 import shapely
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from web import create_app
+from browser import ARTIFACTS, live_server, open_tracked, page_point
+from browser import hosts as hosts_of
+from helpers import rows as _rows
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 DRAWN = ("document.querySelectorAll('path.leaflet-interactive').length > 0"
          " && document.querySelector('.leaflet-control-layers') !== null"
          " && document.querySelectorAll('.leaflet-marker-pane .awesome-marker').length > 0")
 # the folium map object (a global `map_<id>`), and a lat/lon → page pixel conversion
-PAGE_POINT = """([lat, lon]) => {
-    const map = Object.values(window).find(v => v instanceof L.Map);
-    const p = map.latLngToContainerPoint([lat, lon]);
-    const r = map.getContainer().getBoundingClientRect();
-    return [r.left + p.x, r.top + p.y];
-}"""
+PAGE_POINT = page_point("Object.values(window).find(v => v instanceof L.Map)")
 CLOSE_POPUP = "() => Object.values(window).find(v => v instanceof L.Map).closePopup()"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-@pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package `chromium`)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    return playwright.sync_playwright
 
 
 @pytest.fixture(scope="module")
 def live_url(demo_url):
-    app = create_app({"DATABASE_URL": demo_url, "BASEMAP": "none"})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_server(demo_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def browser_page(sync_playwright, live_url):
+def browser_page(chromium, live_url):
     """The home page loaded in Chromium, with every request and error it produced."""
-    requests: list[str] = []
-    failures: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: r.status >= 400 and failures.append(
-                f"{r.status} {r.url}"))
-            page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(live_url + "/", wait_until="load")
-            page.wait_for_function(DRAWN, timeout=30_000)
-            page.evaluate("document.fonts.ready")
-            yield {"page": page, "requests": requests, "failures": failures, "errors": errors,
-                   "url": live_url}
-        finally:
-            browser.close()
-
-
-def _rows(url, sql):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return {**open_tracked(chromium, live_url + "/", DRAWN), "url": live_url}
 
 
 def test_map_is_drawn_from_local_assets_only(browser_page, demo_url):
     page = browser_page["page"]
     assert browser_page["errors"] == []
     assert browser_page["failures"] == []
-    hosts = {urlsplit(u).hostname for u in browser_page["requests"]
-             if urlsplit(u).scheme not in ("data", "blob")}
+    hosts = hosts_of(browser_page["requests"])
     assert hosts == {"127.0.0.1"}, browser_page["requests"]
     assert any(u.endswith("leaflet.js") for u in browser_page["requests"])
     # every building, grid and boundary is a clickable path; every centre a marker

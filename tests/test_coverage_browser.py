@@ -7,23 +7,13 @@ the popup that explains it, and the breadcrumb leads up the hierarchy. The scree
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from urllib.parse import urlsplit
-
-import psycopg2
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from web import create_app
+from browser import ARTIFACTS, live_server, open_tracked
+from browser import hosts as hosts_of
+from helpers import rows as _rows
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 DRAWN = ("document.querySelectorAll('path.leaflet-interactive').length > 0"
          " && document.querySelector('.leaflet-control-layers') !== null")
 VIEW = """() => {
@@ -33,38 +23,10 @@ VIEW = """() => {
 }"""
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _rows(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package `chromium`)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    return playwright.sync_playwright
-
-
 @pytest.fixture(scope="module")
 def live_url(coverage_demo_url):
-    app = create_app({"DATABASE_URL": coverage_demo_url, "BASEMAP": "none"})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_server(coverage_demo_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -78,26 +40,9 @@ def hole(coverage_demo_url):
 
 
 @pytest.fixture(scope="module")
-def coverage_page(sync_playwright, live_url, hole):
+def coverage_page(chromium, live_url, hole):
     """The hole community's coverage page in Chromium, with its requests and errors."""
-    requests: list[str] = []
-    failures: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: r.status >= 400 and failures.append(
-                f"{r.status} {r.url}"))
-            page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_url}/coverage?region={hole[0]}", wait_until="load")
-            page.wait_for_function(DRAWN, timeout=30_000)
-            page.evaluate("document.fonts.ready")
-            yield {"page": page, "requests": requests, "failures": failures, "errors": errors}
-        finally:
-            browser.close()
+    return open_tracked(chromium, f"{live_url}/coverage?region={hole[0]}", DRAWN)
 
 
 def _gap(url, community, kind):
@@ -109,8 +54,7 @@ def _gap(url, community, kind):
 def test_map_draws_with_local_assets_and_hatched_hole(coverage_page, coverage_demo_url, hole):
     page = coverage_page["page"]
     assert coverage_page["errors"] == [] and coverage_page["failures"] == []
-    hosts = {urlsplit(u).hostname for u in coverage_page["requests"]
-             if urlsplit(u).scheme not in ("data", "blob")}
+    hosts = hosts_of(coverage_page["requests"])
     assert hosts == {"127.0.0.1"}
     control = page.locator(".leaflet-control-layers").inner_text()
     holes = _rows(coverage_demo_url, "SELECT count(*) FROM coverage_gaps WHERE kind = 'grid_hole'"

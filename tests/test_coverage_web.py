@@ -15,42 +15,14 @@ import re
 import openpyxl
 import psycopg2
 import pytest
+from helpers import URL_RE, app_for, contains, execute, rows
 
 from gis import coverage_layers
 from gis.coverage import GAP_KINDS, load_report
 from gis.coverage_text import GAP_LABELS, KPI_COUNT_LABELS, SHARE_LABELS
 from gis.io.export import GAP_HEADERS, gaps_to_csv
-from web import create_app
 
 DISTRICT, STREET = "530103000000", "530103002000"
-URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
-
-
-def contains(page: str, text: str) -> bool:
-    """Whether ``text`` is in the page: as HTML-escaped text, or JSON-escaped (map data)."""
-    escaped = html.escape(text)
-    return any(t in page for t in (text, escaped, json.dumps(text)[1:-1],
-                                   json.dumps(escaped)[1:-1]))
-
-
-def rows(url: str, sql: str, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def execute(url: str, sql: str) -> None:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def report_of(url: str, region: str | None):
@@ -63,8 +35,7 @@ def report_of(url: str, region: str | None):
 
 @pytest.fixture(scope="module")
 def client(coverage_demo_url):
-    app = create_app({"DATABASE_URL": coverage_demo_url, "TESTING": True, "BASEMAP": "none"})
-    return app.test_client()
+    return app_for(coverage_demo_url, TESTING=True).test_client()
 
 
 @pytest.fixture

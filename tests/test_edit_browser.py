@@ -16,34 +16,18 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import urllib.request
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg2
 import pytest
 import shapely
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from gis.demo import build_demo, load_demo
-from web import create_app
+from browser import ARTIFACTS, hosts, live_server, new_log, open_tracked, page_point
+from helpers import rows
 
 pytestmark = pytest.mark.browser
 
 TAOYUAN, LINGGUANG, BAITA = "530103002001", "530103002002", "530103001003"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 READY = "window.gmEditState !== undefined && document.querySelectorAll('path.gm-grid').length > 0"
-PAGE_POINT = """([lat, lon]) => {
-    const map = window.gmEditState.map;
-    const p = map.latLngToContainerPoint([lat, lon]);
-    const r = map.getContainer().getBoundingClientRect();
-    return [r.left + p.x, r.top + p.y];
-}"""
+PAGE_POINT = page_point("window.gmEditState.map")
 IDLE = "!window.gmEditState.busy()"
 
 
@@ -56,86 +40,35 @@ def message_has(text: str) -> str:
     return f"document.querySelector('#gm-message').innerText.includes({json.dumps(text)}) && {IDLE}"
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def rows(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package `chromium`)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    return playwright.sync_playwright
-
-
-@pytest.fixture(scope="module")
-def edit_db(database_factory):
+def edit_db(writable_demo_url):
     """A demo copy of its own: the tests save grid edits."""
-    url = database_factory("editbrowser")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    return writable_demo_url("editbrowser")
 
 
 @pytest.fixture(scope="module")
 def live_url(edit_db):
-    app = create_app({"DATABASE_URL": edit_db, "BASEMAP": "none"})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(sync_playwright):
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with live_server(edit_db) as url:
+        yield url
 
 
 @pytest.fixture
-def open_page(browser, live_url):
+def open_page(chromium, live_url):
     """Open an editing page in a new tab; afterwards, check nothing failed or left 127.0.0.1."""
-    pages, requests, failures, errors = [], [], [], []
+    pages, log = [], new_log()
 
     def opener(query: str):
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("request", lambda r: requests.append(r.url))
         # 409 is an answer the page handles (someone else changed the grid)
-        page.on("response", lambda r: r.status >= 400 and r.status != 409 and failures.append(
-            f"{r.status} {r.url}"))
-        page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{live_url}/edit?{query}", wait_until="load")
-        page.wait_for_function(READY, timeout=30_000)
+        page = open_tracked(chromium, f"{live_url}/edit?{query}", READY, fonts=False,
+                            answered=(409,), log=log)["page"]
         pages.append(page)
         return page
 
     yield opener
     for page in pages:
         page.close()
-    hosts = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme not in ("data", "blob")}
-    assert hosts <= {"127.0.0.1"}, requests
+    requests, failures, errors = log["requests"], log["failures"], log["errors"]
+    assert hosts(requests) <= {"127.0.0.1"}, requests
     assert errors == [] and failures == []
 
 

@@ -11,30 +11,18 @@ from __future__ import annotations
 import json
 import re
 
-import psycopg2
 import pytest
+from helpers import URL_RE, app_for, rows
 
-from web import create_app
 from web.assets import PAGE_ASSETS, missing_files
 
 TAOYUAN, STREET = "530103002001", "530103002000"
-URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
 STATE_RE = re.compile(r"gmEdit\((\{.*\})\);")
-
-
-def rows(url: str, sql: str, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
 def client(demo_url):
-    return create_app({"DATABASE_URL": demo_url, "BASEMAP": "none", "TESTING": True}).test_client()
+    return app_for(demo_url, TESTING=True).test_client()
 
 
 def page_state(html: str) -> dict:

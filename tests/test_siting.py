@@ -189,21 +189,13 @@ def test_adopting_the_lscp_sites_closes_every_radius_gap(demo_conn):
     assert len(without) == len(before) and not report.planned
 
 
-def test_cli_json_is_clean_and_k_is_checked(database_factory):
+def test_cli_json_is_clean_and_k_is_checked(writable_demo_url):
     import json
     import subprocess
     import sys
     from pathlib import Path
 
-    import psycopg2
-
-    from gis.demo import build_demo, load_demo
-
-    url = database_factory("site_cli")
-    conn = psycopg2.connect(url)
-    load_demo(conn, build_demo(seed=1))
-    conn.commit()
-    conn.close()
+    url = writable_demo_url("site_cli")
     gridmap = str(Path(sys.executable).with_name("gridmap"))
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
     out = subprocess.run([gridmap, "site", "--model", "mclp", "--k", "2", "--json"],

@@ -10,25 +10,14 @@ resident beyond every radius. Screenshots: ``test-artifacts/siting.png`` and
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from urllib.parse import urlsplit
-
-import psycopg2
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from gis.demo import build_demo, load_demo
-from web import create_app
+from browser import ARTIFACTS, live_server, open_tracked
+from browser import hosts as hosts_of
+from helpers import rows as _rows
 
 pytestmark = pytest.mark.browser
 
 DISTRICT = "530103000000"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 DRAWN = ("document.querySelectorAll('path.leaflet-interactive').length > 0"
          " && document.querySelector('.leaflet-control-layers') !== null"
          " && window.gmSitingState !== undefined")
@@ -58,74 +47,24 @@ COLOURED = """() => {
 }"""
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _rows(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package `chromium`)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    return playwright.sync_playwright
-
-
-@pytest.fixture(scope="module")
-def browser_demo_url(database_factory):
+def browser_demo_url(writable_demo_url):
     """A demo copy of its own: the test adopts the proposed sites."""
-    url = database_factory("sitingbrowser")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    return writable_demo_url("sitingbrowser")
 
 
 @pytest.fixture(scope="module")
 def live_url(browser_demo_url):
-    app = create_app({"DATABASE_URL": browser_demo_url, "BASEMAP": "none"})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_server(browser_demo_url) as url:
+        yield url
 
 
-def test_propose_adopt_and_see_the_gaps_close(sync_playwright, live_url, browser_demo_url):
-    requests: list[str] = []
-    failures: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: r.status >= 400 and failures.append(
-                f"{r.status} {r.url}"))
-            page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_url}/siting?region={DISTRICT}", wait_until="load")
-            page.wait_for_function(DRAWN, timeout=30_000)
-            page.evaluate("document.fonts.ready")
-            _walkthrough(page, live_url, browser_demo_url)
-        finally:
-            browser.close()
+def test_propose_adopt_and_see_the_gaps_close(chromium, live_url, browser_demo_url):
+    opened = open_tracked(chromium, f"{live_url}/siting?region={DISTRICT}", DRAWN)
+    requests, failures, errors = opened["requests"], opened["failures"], opened["errors"]
+    _walkthrough(opened["page"], live_url, browser_demo_url)
     assert errors == [] and failures == []
-    hosts = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme not in ("data", "blob")}
+    hosts = hosts_of(requests)
     assert hosts == {"127.0.0.1"}, requests
 
 

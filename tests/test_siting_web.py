@@ -13,53 +13,24 @@ import re
 
 import psycopg2
 import pytest
+from helpers import URL_RE, app_for, execute, rows
 
 from gis.config import get_settings
-from gis.demo import build_demo, load_demo
-from web import create_app
 
 DISTRICT, STREET, TAOYUAN = "530103000000", "530103002000", "530103002001"
 NORMS = get_settings().norms
-URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
 BEYOND_ROW = re.compile(r'<tr data-gap="\d+" data-kind="beyond_service_radius"')
 
 
-def rows(url: str, sql: str, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def execute(url: str, sql: str, params=()) -> None:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
-def siting_url(database_factory) -> str:
+def siting_url(writable_demo_url) -> str:
     """A demo copy (seed 1) of this module's own: the tests adopt planned centres."""
-    url = database_factory("sitingweb")
-    conn = psycopg2.connect(url)
-    try:
-        load_demo(conn, build_demo(seed=1))
-        conn.commit()
-    finally:
-        conn.close()
-    return url
+    return writable_demo_url("sitingweb")
 
 
 @pytest.fixture(scope="module")
 def client(siting_url):
-    return create_app({"DATABASE_URL": siting_url, "BASEMAP": "none"}).test_client()
+    return app_for(siting_url).test_client()
 
 
 def run(client, **body):

@@ -13,6 +13,7 @@ import folium
 import psycopg2
 import pytest
 from folium.elements import JSCSSMixin
+from helpers import URL_RE, app_for
 from smallmap import (
     BRANCH_NAME,
     CENTER_NAME,
@@ -33,7 +34,6 @@ LAYER_NAMES_ZH = ["街道边界", "社区边界", "综治网格", "党建网格"
                   "党群服务中心（站）"]
 LAYER_NAMES_EN = ["Street boundaries", "Community boundaries", "Governance grids", "Party grids",
                   "Buildings", "Service radius", "Service centres"]
-URL_RE = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
 
 
 def contains(html: str, text: str) -> bool:
@@ -53,7 +53,7 @@ def scalar(url: str, sql: str, params=()):
 
 @pytest.fixture(scope="module")
 def client(demo_url):
-    return create_app({"DATABASE_URL": demo_url, "TESTING": True, "BASEMAP": "none"}).test_client()
+    return app_for(demo_url, TESTING=True).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def small_url(database_factory) -> str:
 
 @pytest.fixture(scope="module")
 def small_client(small_url):
-    return create_app({"DATABASE_URL": small_url, "TESTING": True, "BASEMAP": "none"}).test_client()
+    return app_for(small_url, TESTING=True).test_client()
 
 
 # --- the home page -------------------------------------------------------------------------------

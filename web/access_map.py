@@ -9,7 +9,6 @@ popups — and holds empty layer groups (centres, radius circles, building→cen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from web.maps import (
     STREET_COLOR,
     add_geojson,
     esc,
+    expand_bbox,
     finish_map,
     new_map,
     num,
@@ -132,13 +132,6 @@ def access_text(row: Mapping[str, Any] | None, names: Mapping[int, str],
 
 # data --------------------------------------------------------------------------------------------
 
-def _expand(bbox: Sequence[float], margin_m: float) -> tuple[float, float, float, float]:
-    lat = (bbox[1] + bbox[3]) / 2
-    dlat = margin_m / 111_320.0
-    dlon = margin_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
-    return bbox[0] - dlon, bbox[1] - dlat, bbox[2] + dlon, bbox[3] + dlat
-
-
 def fetch_access_data(conn, *, region: str | None, norms: Norms | None = None,
                       planned: bool = False) -> dict[str, Any]:
     """Everything the access page shows for ``region``, computing access first if stale.
@@ -193,7 +186,7 @@ def fetch_access_data(conn, *, region: str | None, norms: Norms | None = None,
             serving.add(row["center_id"])
     data["buildings"] = buildings
     centers = layers.service_centers(conn, norms=norms)
-    box = _expand(data["focus"], SHOW_MARGIN_M) if data["focus"] and region else None
+    box = expand_bbox(data["focus"], SHOW_MARGIN_M) if data["focus"] and region else None
     for f in centers["features"]:
         p = f["properties"]
         lon, lat = f["geometry"]["coordinates"][:2]

@@ -8,6 +8,7 @@ properties into popup text in the chosen language, and makes every asset local
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,8 @@ from web.assets import localize
 from web.i18n import Labels
 
 __all__ = ["BASEMAPS", "add_basemap", "add_centers", "add_geojson", "build_map", "building_rows",
-           "esc", "fetch_map_data", "finish_map", "grid_rows", "legend_html", "new_map", "num",
-           "region_rows", "render_parts", "swatch_box", "swatch_line"]
+           "esc", "expand_bbox", "fetch_map_data", "finish_map", "grid_rows", "legend_html",
+           "new_map", "num", "region_rows", "render_parts", "swatch_box", "swatch_line"]
 
 BASEMAPS = ("none", "osm", "tianditu", "gaode")
 
@@ -327,6 +328,14 @@ def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str = "") -> None:
             max_zoom=max_zoom, max_native_zoom=max_zoom, name=f"{basemap}{i}", overlay=i > 0,
             control=False,
         ).add_to(m)
+
+
+def expand_bbox(bbox: Sequence[float], margin_m: float) -> tuple[float, float, float, float]:
+    """``bbox`` (lon/lat: west, south, east, north) grown by ``margin_m`` metres on every side."""
+    lat = (bbox[1] + bbox[3]) / 2
+    dlat = margin_m / 111_320.0
+    dlon = margin_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    return bbox[0] - dlon, bbox[1] - dlat, bbox[2] + dlon, bbox[3] + dlat
 
 
 def swatch_line(color: str, dash: str | None = None, width: int = 2) -> str:

@@ -9,8 +9,7 @@ building → site lines to the empty layer groups, and recolours the buildings, 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import folium
@@ -27,6 +26,7 @@ from web.maps import (
     add_centers,
     add_geojson,
     esc,
+    expand_bbox,
     finish_map,
     new_map,
     num,
@@ -69,13 +69,6 @@ SITING_CSS = """
 """
 
 
-def _expand(bbox: Sequence[float], margin_m: float) -> tuple[float, float, float, float]:
-    lat = (bbox[1] + bbox[3]) / 2
-    dlat = margin_m / 111_320.0
-    dlon = margin_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
-    return bbox[0] - dlon, bbox[1] - dlat, bbox[2] + dlon, bbox[3] + dlat
-
-
 def fetch_siting_data(conn, *, region: str | None,
                       norms: Norms | None = None) -> dict[str, Any]:
     """What the siting page draws before any run: the region, its buildings and centres.
@@ -103,7 +96,7 @@ def fetch_siting_data(conn, *, region: str | None,
         "buildings": layers.buildings(conn, region=region),
     }
     centers = layers.service_centers(conn, norms=norms)
-    box = _expand(data["focus"], SHOW_MARGIN_M) if data["focus"] and region else None
+    box = expand_bbox(data["focus"], SHOW_MARGIN_M) if data["focus"] and region else None
     data["centers"] = {"type": "FeatureCollection", "features": [
         f for f in centers["features"] if f["properties"]["status"] == "existing"
         and (box is None or (box[0] <= f["geometry"]["coordinates"][0] <= box[2]

@@ -61,17 +61,14 @@ def index():
                   edit_url=edit_url(lang))
     other_lang = "en" if lang == "zh" else "zh"
     switch_args = {"lang": other_lang, **({"region": region} if region else {})}
+    keep_lang = lang if lang != current_app.config["LANG"] else None
+
+    def link(endpoint: str = "views.index", **args) -> str:
+        return url_for(endpoint, **args, lang=keep_lang)
+
     return render_template(
         "index.html", map=render_parts(m), summary=data["summary"], L=Labels(lang), lang=lang,
-        switch_url=url_for("views.index", **switch_args),
-        coverage_url=url_for("views.coverage", region=region,
-                             lang=lang if lang != current_app.config["LANG"] else None),
-        access_url=url_for("access.page", region=region,
-                           lang=lang if lang != current_app.config["LANG"] else None),
-        siting_url=url_for("siting.page", region=region,
-                           lang=lang if lang != current_app.config["LANG"] else None),
-        edit_url=url_for("edit.page", region=region,
-                         lang=lang if lang != current_app.config["LANG"] else None),
+        link=link, region=region, switch_url=url_for("views.index", **switch_args),
     )
 
 
