@@ -200,7 +200,12 @@ class _Model:
         self.cols.append(cols)
         self.vals.append(np.broadcast_to(np.asarray(vals, float), len(rows)).copy())
 
-    def solve(self, time_limit: float) -> tuple[np.ndarray, str, float, float]:
+    def solve(self, time_limit: float, *,
+              start: np.ndarray | None = None) -> tuple[np.ndarray, str, float, float]:
+        """Solve; ``start`` is a feasible solution to begin from (all columns).
+
+        Also sets ``self.bound``, the objective bound HiGHS proved (the dual bound).
+        """
         n_rows = len(self.row_lower)
         matrix = csc_matrix((np.concatenate(self.vals) if self.vals else np.zeros(0),
                              (np.concatenate(self.rows) if self.rows else np.zeros(0, int),
@@ -227,6 +232,11 @@ class _Model:
         h.setOptionValue("time_limit", float(time_limit))
         h.setOptionValue("mip_rel_gap", 1e-6)
         h.passModel(lp)
+        if start is not None:
+            given = highspy.HighsSolution()
+            given.col_value = np.asarray(start, dtype=float)
+            given.value_valid = True
+            h.setSolution(given)
         h.run()
         status = h.getModelStatus().name.removeprefix("k")
         info = h.getInfo()
@@ -234,6 +244,8 @@ class _Model:
             raise SitingError(f"HiGHS found no solution ({status})")
         values = np.asarray(h.getSolution().col_value)
         gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else 0.0
+        integer = np.concatenate(self.integer).any() if self.integer else False
+        self.bound = float(info.mip_dual_bound if integer else info.objective_function_value)
         return values, status, float(info.objective_function_value), max(gap, 0.0)
 
 
