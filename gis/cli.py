@@ -311,8 +311,8 @@ def site(model_name: str, k: int | None, radius: float | None, level: str, sourc
          capacitated: bool, allow_close: bool, time_limit: float, as_json: bool) -> None:
     """Propose where new party-mass service centres should go (walking distances)."""
     from gis.db.connection import connection
-    from gis.siting import SitingError, solve_lscp, solve_mclp, solve_pmedian
-    from gis.siting_data import build_problem, describe
+    from gis.siting import SitingError
+    from gis.siting_data import build_problem, describe, solve
 
     if model_name != "lscp" and k is None:
         _fail(f"--model {model_name} needs --k")
@@ -322,15 +322,8 @@ def site(model_name: str, k: int | None, radius: float | None, level: str, sourc
                                  capacitated=capacitated,
                                  cutoff_m=None if model_name != "pmedian" else
                                  2 * (radius or get_settings().norms.radius_for_level(level)))
-        if model_name == "lscp":
-            sol = solve_lscp(data.problem, radius=data.radius_m, allow_close=allow_close,
-                             time_limit=time_limit)
-        elif model_name == "mclp":
-            sol = solve_mclp(data.problem, k=k, radius=data.radius_m, allow_close=allow_close,
-                             time_limit=time_limit)
-        else:
-            sol = solve_pmedian(data.problem, k=k, allow_close=allow_close,
-                                time_limit=time_limit)
+        sol = solve(data, model=model_name, k=k, allow_close=allow_close,
+                    time_limit=time_limit)
     except SitingError as exc:
         _fail(str(exc))
     doc = describe(data, sol)

@@ -24,6 +24,7 @@ import psycopg2.extensions
 from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 
+from gis import siting_scale
 from gis.access import AccessModel, virtual_edges
 from gis.access_store import load_centres, load_model
 from gis.centers import CenterError, check_new_center, insert_center
@@ -35,9 +36,7 @@ from gis.siting import (
     SitingError,
     SitingProblem,
     SitingSolution,
-    solve_lscp,
     solve_mclp,
-    solve_pmedian,
 )
 
 __all__ = ["MODELS", "SOURCES", "SitingData", "adopt_sites", "build_problem", "coverage_curve",
@@ -318,15 +317,11 @@ def solve(data: SitingData, *, model: str, k: int | None = None, allow_close: bo
     """
     if model not in MODELS:
         raise SitingError(f"unknown model {model!r}: use {', '.join(MODELS)}")
-    if model == "lscp":
-        return solve_lscp(data.problem, radius=data.radius_m, allow_close=allow_close,
-                          time_limit=time_limit)
-    if k is None:
+    if model != "lscp" and k is None:
         raise SitingError(f"model {model} needs k (the number of new sites)")
-    if model == "mclp":
-        return solve_mclp(data.problem, k=k, radius=data.radius_m, allow_close=allow_close,
-                          time_limit=time_limit)
-    return solve_pmedian(data.problem, k=k, allow_close=allow_close, time_limit=time_limit)
+    # the exact MIP when small, the city-scale method (gis.siting_scale) when large
+    return siting_scale.solve(data.problem, model, k=k, radius=data.radius_m,
+                              allow_close=allow_close, time_limit=time_limit)
 
 
 def _nearest(problem: SitingProblem, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
