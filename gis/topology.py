@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psycopg2.errors
 import psycopg2.extensions
 
 from gis.config import Norms, get_settings
@@ -341,6 +342,14 @@ def _run(conn: Connection, edit: _Edit, apply, *, commit: bool, user: str,
                 cur.execute("RELEASE SAVEPOINT grid_edit")
             else:
                 cur.execute("ROLLBACK TO SAVEPOINT grid_edit")
+        except psycopg2.errors.InternalError_ as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT grid_edit")
+            if "TopologyException" not in str(exc):
+                raise
+            # GEOS cannot decide on nearly coincident edges; nothing was changed
+            raise EditError("geometry", "the new boundary runs too close along a neighbour's "
+                                        "edge to be compared reliably; move it slightly and "
+                                        "try again") from None
         except BaseException:
             cur.execute("ROLLBACK TO SAVEPOINT grid_edit")
             raise
