@@ -200,11 +200,12 @@ class _Model:
         self.cols.append(cols)
         self.vals.append(np.broadcast_to(np.asarray(vals, float), len(rows)).copy())
 
-    def solve(self, time_limit: float, *,
-              start: np.ndarray | None = None) -> tuple[np.ndarray, str, float, float]:
+    def solve(self, time_limit: float, *, start: np.ndarray | None = None,
+              options: dict | None = None) -> tuple[np.ndarray, str, float, float]:
         """Solve; ``start`` is a feasible solution to begin from (all columns).
 
-        Also sets ``self.bound``, the objective bound HiGHS proved (the dual bound).
+        ``options`` are HiGHS options set after the defaults here. Also sets ``self.bound``,
+        the objective bound HiGHS proved (the dual bound).
         """
         n_rows = len(self.row_lower)
         matrix = csc_matrix((np.concatenate(self.vals) if self.vals else np.zeros(0),
@@ -231,6 +232,8 @@ class _Model:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(time_limit))
         h.setOptionValue("mip_rel_gap", 1e-6)
+        for name, value in (options or {}).items():
+            h.setOptionValue(name, value)
         h.passModel(lp)
         if start is not None:
             given = highspy.HighsSolution()
