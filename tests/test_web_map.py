@@ -317,7 +317,7 @@ def test_localize_replaces_every_folium_cdn_link():
     assert "/static/vendor/leaflet-1.9.3/leaflet.js" in html
     # folium's own class-level lists are left alone
     assert folium.Map.default_js[0][1].startswith("https://")
-    assert set(LOCAL) >= {u for _, u in folium.Map.default_js}
+    assert set(LOCAL) >= {name for name, _ in folium.Map.default_js}
 
 
 def test_localize_refuses_an_unvendored_asset():

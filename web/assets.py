@@ -35,30 +35,27 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "leaflet-geoman-free-2.20.2": ("@geoman-io/leaflet-geoman-free", "2.20.2"),
 }
 
-# folium's CDN URL → vendored file (relative to web/static/vendor)
-LOCAL: dict[str, str] = {
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet-1.9.3/leaflet.js",
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet-1.9.3/leaflet.css",
-    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js":
-        "bootstrap-5.2.2/js/bootstrap.bundle.min.js",
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css":
-        "bootstrap-5.2.2/css/bootstrap.min.css",
-    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
-        "fontawesome-free-6.2.0/css/all.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
-    "leaflet.awesome-markers.js": "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
-    "leaflet.awesome-markers.css": "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.css",
-    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/"
-    "leaflet.awesome.rotate.min.css": "folium-0.20.0/leaflet.awesome.rotate.css",
+# folium's asset name → (what folium's link must contain: the version vendored, vendored file
+# relative to web/static/vendor). Keyed by name, not by link, so no CDN address is written here;
+# a folium upgrade that changes a version no longer matches and fails loudly.
+LOCAL: dict[str, tuple[str, str]] = {
+    "leaflet": ("leaflet@1.9.3/", "leaflet-1.9.3/leaflet.js"),
+    "leaflet_css": ("leaflet@1.9.3/", "leaflet-1.9.3/leaflet.css"),
+    "jquery": ("jquery-3.7.1.", "jquery-3.7.1/jquery.min.js"),
+    "bootstrap": ("bootstrap@5.2.2/", "bootstrap-5.2.2/js/bootstrap.bundle.min.js"),
+    "bootstrap_css": ("bootstrap@5.2.2/", "bootstrap-5.2.2/css/bootstrap.min.css"),
+    "awesome_markers_font_css": ("fontawesome-free@6.2.0/",
+                                 "fontawesome-free-6.2.0/css/all.min.css"),
+    "awesome_markers": ("Leaflet.awesome-markers/2.0.2/",
+                        "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.js"),
+    "awesome_markers_css": ("Leaflet.awesome-markers/2.0.2/",
+                            "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.css"),
+    "awesome_rotate_css": ("leaflet.awesome.rotate", "folium-0.20.0/leaflet.awesome.rotate.css"),
 }
 
 # Not vendored, so dropped: Bootstrap 3's glyphicons (no npm release of the 3.0.0 file) are only
 # needed by folium.Icon(prefix="glyphicon"); gridmap's icons use Font Awesome (prefix="fa").
-DROPPED: frozenset[str] = frozenset({
-    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",
-})
+DROPPED: frozenset[str] = frozenset({"glyphicons_css"})
 
 
 # assets a page links itself, not through folium: name → vendored file (relative to
@@ -83,15 +80,15 @@ def _rewrite(links: list[tuple[str, str]],
              asset_url: Callable[[str], str]) -> list[tuple[str, str]]:
     out = []
     for name, url in links:
-        if url in DROPPED:
+        if name in DROPPED:
             continue
-        if url.startswith(("http://", "https://", "//")):
-            try:
-                url = asset_url(LOCAL[url])
-            except KeyError:
+        if url.startswith(("http:", "https:", "//")):
+            marker, path = LOCAL.get(name, (None, None))
+            if marker is None or marker not in url:
                 raise UnvendoredAssetError(
                     f"folium asset {name!r} ({url}) is not vendored: add it under "
-                    f"web/static/vendor and to web.assets.LOCAL") from None
+                    f"web/static/vendor and to web.assets.LOCAL")
+            url = asset_url(path)
         out.append((name, url))
     return out
 
@@ -124,5 +121,5 @@ def localize(root: Element, *, asset_url: Callable[[str], str] | None = None) ->
 
 def missing_files() -> list[str]:
     """Return the vendored paths of :data:`LOCAL` and :data:`PAGE_ASSETS` not on disk (tests)."""
-    paths = set(LOCAL.values()) | set(PAGE_ASSETS.values())
+    paths = {path for _, path in LOCAL.values()} | set(PAGE_ASSETS.values())
     return sorted(p for p in paths if not (VENDOR_DIR / p).is_file())
