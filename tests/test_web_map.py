@@ -322,7 +322,7 @@ def test_localize_replaces_every_folium_cdn_link():
 
 def test_localize_refuses_an_unvendored_asset():
     class Plugin(JSCSSMixin):
-        default_js = [("thing", "https://cdn.example.org/thing.js")]
+        default_js = [("thing", "https://assets.example.org/thing.js")]
 
     m = folium.Map(tiles=None)
     m.add_child(Plugin())
