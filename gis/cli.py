@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -344,13 +345,59 @@ def site(model_name: str, k: int | None, radius: float | None, level: str, sourc
 
 
 @main.command("import")
-@click.argument("layer", type=click.Choice(["network"]))
+@click.argument("layer", type=click.Choice(["regions", "grids", "buildings", "centers", "units",
+                                            "members", "staff", "ledger", "network", "osm"]))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--crs", type=int, default=None,
               help="EPSG code of the file's coordinates when the file does not say.")
+@click.option("--coords", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84",
+              show_default=True, help="Gaode/Tencent (gcj02) or Baidu (bd09) coordinates.")
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON or CSV file of 'file header → field' for unknown headers.")
+@click.option("--sheet", default=None, help="XLSX sheet or GeoPackage layer (default: first).")
+@click.option("--encoding", default=None, help="Attribute encoding when detection is wrong.")
+@click.option("--district", default=None, help="osm: 12-digit code of the district it fills.")
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
-def import_layer(layer: str, file: Path, crs: int | None, dry_run: bool) -> None:
-    """Import a layer from a GIS file (network: any line layer, noded at crossings)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def import_layer(layer: str, file: Path, crs: int | None, coords: str, mapping: Path | None,
+                 sheet: str | None, encoding: str | None, district: str | None, dry_run: bool,
+                 as_json: bool) -> None:
+    """Import LAYER from FILE (GeoJSON, GeoPackage, Shapefile, CSV, XLSX; osm: .osm/.osm.pbf).
+
+    Rows are checked first; one bad row refuses the whole file and lists the rows at fault.
+    Re-importing a file updates rows by code.
+    """
+    from gis.db.connection import connection
+
+    if layer == "network":
+        _import_network(file, crs, dry_run)
+        return
+    if layer == "osm":
+        _import_osm(file, district, dry_run, as_json)
+        return
+    from gis.io.layer_import import LayerImportError, import_file
+    from gis.io.schema import SchemaError, load_mapping_file
+
+    try:
+        explicit = load_mapping_file(mapping) if mapping else None
+        with connection() as conn:
+            report = import_file(conn, layer, file, crs=crs, coords=coords, mapping=explicit,
+                                 sheet=sheet, encoding=encoding, dry_run=dry_run,
+                                 user=os.environ.get("USER", "import"))
+    except SchemaError as exc:
+        _fail(str(exc))
+    except LayerImportError as exc:
+        if as_json and exc.report is not None:
+            click.echo(json.dumps({**exc.report.to_dict(), "error": str(exc)},
+                                  ensure_ascii=False))
+            sys.exit(1)
+        _fail(str(exc))
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else report.summary())
+    if report.rejected:
+        sys.exit(1)
+
+
+def _import_network(file: Path, crs: int | None, dry_run: bool) -> None:
     from gis.db.connection import connection
     from gis.io.network_import import NetworkImportError, import_network
 
@@ -360,10 +407,76 @@ def import_layer(layer: str, file: Path, crs: int | None, dry_run: bool) -> None
     except NetworkImportError as exc:
         _fail(str(exc))
     verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {layer}: {summary['lines']:,} lines → {summary['nodes']:,} nodes, "
+    click.echo(f"{verb} network: {summary['lines']:,} lines → {summary['nodes']:,} nodes, "
                f"{summary['edges']:,} edges, {summary['length_km']:,} km, "
                f"{summary['components']} component(s), largest holding "
                f"{(summary['largest_component_share'] or 0):.1%} of the edges")
+
+
+def _import_osm(file: Path, district: str | None, dry_run: bool, as_json: bool) -> None:
+    from gis.db.connection import connection
+    from gis.io.layer_import import LayerImportError
+    from gis.io.osm import OsmImportError, import_osm
+
+    if district is None:
+        _fail("import osm needs --district CODE (the 12-digit district the extract fills)")
+    try:
+        with connection() as conn:
+            summary = import_osm(conn, file, district=district, dry_run=dry_run)
+    except (OsmImportError, LayerImportError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, default=str))
+        return
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} osm from {file.name}:")
+    for key, value in summary.items():
+        click.echo(f"  {key}: {value}")
+
+
+@main.command("export")
+@click.argument("layer", metavar="LAYER")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--region", default=None, help="12-digit code: the region and everything under it.")
+@click.option("--coords", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84",
+              show_default=True, help="Coordinates written (gcj02: Gaode/Tencent, bd09: Baidu).")
+def export_layer(layer: str, file: Path, region: str | None, coords: str) -> None:
+    """Write LAYER to FILE; the format follows the extension (.geojson .gpkg .shp .csv .xlsx).
+
+    LAYER is one of regions, grids, buildings, centers, units, members, staff, ledger (the
+    three lists), grid-ledger (网格台账), coverage (gaps), access (per building) or siting
+    (planned centres).
+    """
+    from gis.db.connection import connection
+    from gis.io.layer_export import ExportError
+    from gis.io.layer_export import export_layer as export
+    from gis.layers import RegionNotFoundError, check_region_code
+
+    try:
+        region = check_region_code(region)
+    except ValueError as exc:
+        _fail(f"--region: {exc}")
+    try:
+        with connection() as conn:
+            result = export(conn, layer, file, region=region, coords=coords)
+    except RegionNotFoundError as exc:
+        _fail(f"--region: {exc}")
+    except ExportError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{file}: cannot write ({exc.strerror or exc})")
+    place = result["region"]["name"]
+    extra = ""
+    if result.get("sheets"):
+        extra = "（" + "，".join(f"{k} {v:,}" for k, v in result["sheets"].items()) + "）"
+    if result.get("truncated"):
+        extra += f"; {result['truncated']:,} texts cut to the 254 bytes a DBF field holds"
+    if coords != "wgs84":
+        extra += f"; coordinates in {coords}"
+    click.echo(f"exported {layer} ({result['title']}, {place}): {result['rows']:,} rows → "
+               f"{file} ({result['format']}){extra}")
+    for other in result.get("files", [])[1:]:
+        click.echo(f"  + {other}")
 
 
 @main.command()

@@ -266,19 +266,32 @@ def _history(cur, ids: list[int], action: str, user: str) -> None:
         FROM grids WHERE id = ANY(%(ids)s)""", {"ids": ids, "user": user, "action": action})
 
 
+# Governance buildings belong to the grid holding most of their footprint. ``{scope}`` is a
+# condition on ``b`` (buildings). Areas are computed only for footprints that cross grids.
+REASSIGN_BUILDINGS_SQL = """
+    WITH cand AS (
+        SELECT b.id, g.id AS gid, b.geom AS bg, g.geom AS gg,
+               count(*) OVER (PARTITION BY b.id) AS n
+        FROM buildings b JOIN grids g
+          ON g.community_code = b.community_code AND g.layer = 'governance'
+         AND ST_Intersects(g.geom, b.geom)
+        WHERE {scope}),
+    best AS (
+        SELECT DISTINCT ON (id) id, gid FROM cand
+        ORDER BY id, CASE WHEN n = 1 THEN 0 ELSE -ST_Area(ST_Intersection(gg, bg)) END, gid),
+    lost AS (
+        UPDATE buildings b SET grid_id = NULL
+        WHERE {scope} AND b.grid_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM best
+                                                                 WHERE best.id = b.id))
+    UPDATE buildings b SET grid_id = best.gid FROM best
+    WHERE best.id = b.id AND b.grid_id IS DISTINCT FROM best.gid"""
+
+
 def _reassign(cur, community: str, layer: str) -> None:
-    """Governance buildings belong to the grid holding most of their footprint."""
+    """Reassign the community's buildings after its governance grids changed."""
     if layer != "governance":
         return
-    cur.execute("""
-        UPDATE buildings b SET grid_id = best.gid FROM (
-            SELECT b.id, (SELECT g.id FROM grids g
-                          WHERE g.community_code = b.community_code AND g.layer = 'governance'
-                            AND ST_Intersects(g.geom, b.geom)
-                          ORDER BY ST_Area(ST_Intersection(g.geom, b.geom)) DESC, g.id
-                          LIMIT 1) AS gid
-            FROM buildings b WHERE b.community_code = %(c)s) best
-        WHERE best.id = b.id AND b.grid_id IS DISTINCT FROM best.gid""", {"c": community})
+    cur.execute(REASSIGN_BUILDINGS_SQL.format(scope="b.community_code = %(c)s"), {"c": community})
 
 
 @dataclass

@@ -182,7 +182,8 @@ class _Import:
                     for c in RESOLVED[layer]]
         self.cur.execute("DROP TABLE IF EXISTS import_stage, import_written")
         self.cur.execute(f"CREATE TEMP TABLE import_stage (row integer NOT NULL, "
-                         f"{', '.join(columns)}, geom geometry(Geometry, 4326))")
+                         f"{', '.join(columns)}, geom geometry(Geometry, 4326),"
+                         " pt geometry(Point, 4326))")
 
     def stage(self, table: SourceTable) -> None:
         """Map, parse, check and COPY one batch."""
@@ -219,9 +220,11 @@ class _Import:
         keep = ~bad
         if geoms is not None:
             self.present.add("geom")
-            wkb = shapely.to_wkb(shapely.set_srid(geoms[keep], 4326), hex=True,
-                                 include_srid=True)
-            out = out[keep].assign(geom=wkb)
+            kept = shapely.set_srid(geoms[keep], 4326)
+            inner = shapely.point_on_surface(kept) if spec.geometry == "polygon" else kept
+            out = out[keep].assign(
+                geom=shapely.to_wkb(kept, hex=True, include_srid=True),
+                pt=shapely.to_wkb(shapely.set_srid(inner, 4326), hex=True, include_srid=True))
         else:
             out = out[keep]
         if len(out):
@@ -317,6 +320,10 @@ class _Import:
             cur.execute("CREATE TEMP TABLE import_written (id integer, inserted boolean)")
             cur.execute(f"WITH w AS ({rules.upsert}) INSERT INTO import_written SELECT * FROM w",
                         params)
+            # fresh rows have no statistics yet: plan the follow-up joins on real ones
+            cur.execute("ANALYZE import_written")
+            if cur.rowcount and cur.rowcount > 10_000 or report.read > 10_000:
+                cur.execute(f"ANALYZE {self.spec.table}")
             for sql in rules.after:
                 cur.execute(sql, params)
         except psycopg2.Error as exc:

@@ -1,9 +1,9 @@
 """Per-layer SQL of the importer: defaults, reference resolution, row checks and the upsert.
 
 Every statement works on the staged rows of one import (temporary table ``import_stage``: a
-``row`` number, one column per field of :data:`gis.io.schema.LAYERS`, ``geom`` in EPSG:4326 and
-the columns a layer resolves, such as ``building_id``) as a whole: set-based, GiST-indexed
-spatial joins, no per-row round trips.
+``row`` number, one column per field of :data:`gis.io.schema.LAYERS`, ``geom`` in EPSG:4326, its
+inner point ``pt`` and the columns a layer resolves, such as ``building_id``) as a whole:
+set-based, GiST-indexed spatial joins, no per-row round trips.
 
 A :class:`LayerRules` gives, for the fields present in the file:
 
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from gis.topology import REASSIGN_BUILDINGS_SQL
 
 __all__ = ["AUTO_CODE_PREFIX", "LayerRules", "PERSONS_PER_HOUSEHOLD", "RESOLVED", "rules_for"]
 
@@ -136,7 +138,7 @@ def _grids(present: set[str]) -> LayerRules:
          " WHERE r.code = community AND r.level = 'community')",
          "format('community %%s not found in the database (import regions first)', community)"),
         ("几何", "EXISTS (SELECT 1 FROM regions r WHERE r.code = community AND r.geom IS NOT NULL"
-         f" AND NOT ST_DWithin(r.geom, ST_PointOnSurface(import_stage.geom),"
+         f" AND NOT ST_DWithin(r.geom, import_stage.pt,"
          f" {OUTSIDE_TOLERANCE_DEG}))",
          "format('grid %%s lies outside community %%s: wrong coordinate system?',"
          " code, community)"),
@@ -151,22 +153,10 @@ def _grids(present: set[str]) -> LayerRules:
            SELECT g.id, g.version, g.code, g.layer, g.geom, %(user)s, 'import', g.name,
                   g.community_code
            FROM grids g JOIN import_written w ON w.id = g.id""",
-        _REASSIGN.format(scope="b.community_code IN (SELECT g.community_code FROM grids g"
-                               " JOIN import_written w ON w.id = g.id)"),
+        REASSIGN_BUILDINGS_SQL.format(scope="b.community_code IN (SELECT g.community_code"
+                                            " FROM grids g JOIN import_written w ON w.id = g.id)"),
     ]
     return LayerRules(prepare, checks, upsert, after)
-
-
-# governance grid holding the largest share of each building's footprint
-_REASSIGN = """
-    UPDATE buildings b SET grid_id = best.gid FROM (
-        SELECT b.id, (SELECT g.id FROM grids g
-                      WHERE g.community_code = b.community_code AND g.layer = 'governance'
-                        AND ST_Intersects(g.geom, b.geom)
-                      ORDER BY ST_Area(ST_Intersection(g.geom, b.geom)) DESC, g.id
-                      LIMIT 1) AS gid
-        FROM buildings b WHERE {scope}) best
-    WHERE best.id = b.id AND b.grid_id IS DISTINCT FROM best.gid"""
 
 
 def _buildings(present: set[str]) -> LayerRules:
@@ -176,7 +166,7 @@ def _buildings(present: set[str]) -> LayerRules:
         # the community holding the footprint's inner point, for rows that name none
         """UPDATE import_stage s SET community = r.code FROM regions r
            WHERE s.community IS NULL AND r.level = 'community'
-             AND ST_Intersects(r.geom, ST_PointOnSurface(s.geom))""",
+             AND ST_Intersects(r.geom, s.pt)""",
         f"""UPDATE import_stage SET residents = round(households * {PERSONS_PER_HOUSEHOLD})
             WHERE residents IS NULL AND households > 0""",
         """UPDATE import_stage SET kind = CASE WHEN households > 0 THEN 'residential'
@@ -187,7 +177,7 @@ def _buildings(present: set[str]) -> LayerRules:
                    " community_code AND r.level = 'community')", "community"),
         ("几何", "community_code IS NOT NULL AND EXISTS (SELECT 1 FROM regions r"
          " WHERE r.code = community_code AND r.geom IS NOT NULL AND NOT ST_DWithin(r.geom,"
-         f" ST_PointOnSurface(import_stage.geom), {OUTSIDE_TOLERANCE_DEG}))",
+         f" import_stage.pt, {OUTSIDE_TOLERANCE_DEG}))",
          "format('building lies outside community %%s: wrong coordinate system?',"
          " community_code)"),
         _range("层数", "floors", 1, 200),
@@ -219,7 +209,7 @@ def _buildings(present: set[str]) -> LayerRules:
     if "households" in present:
         updated.append("residents")
     updated = list(dict.fromkeys(updated))
-    after = [_REASSIGN.format(scope="b.id IN (SELECT id FROM import_written)")]
+    after = [REASSIGN_BUILDINGS_SQL.format(scope="b.id IN (SELECT id FROM import_written)")]
     return LayerRules(prepare, checks, _upsert("buildings", "(code)", cols, updated), after)
 
 
