@@ -276,7 +276,7 @@ class _Import:
             single = ~missing & (types == 4) & (shapely.get_num_geometries(geoms) == 1)
             if single.any():
                 geoms[single] = shapely.get_geometry(geoms[single], 0)
-            wrong = ~missing & ~polygonal & ~single & (types != 1)
+            wrong = ~missing & ~polygonal & ~single & (types != 0)
         for i in np.flatnonzero(wrong):
             report.rejected.append(RowError(int(rows[i]), "几何",
                                             f"is a {geoms[i].geom_type}, not a {spec.geometry}"))
