@@ -36,7 +36,8 @@ import psycopg2
 import psycopg2.extensions
 import shapely
 
-from gis.io.layer_rules import RESOLVED, rules_for
+from gis.io.layer_rules import PERSONS_PER_HOUSEHOLD, RESOLVED, rules_for
+from gis.io.placement import communities_of, governance_grids_of
 from gis.io.schema import LAYERS, Field, LayerSpec, SchemaError, resolve_columns
 from gis.io.table import SourceTable
 
@@ -225,6 +226,8 @@ class _Import:
             out = out[keep].assign(
                 geom=shapely.to_wkb(kept, hex=True, include_srid=True),
                 pt=shapely.to_wkb(shapely.set_srid(inner, 4326), hex=True, include_srid=True))
+            if spec.name == "buildings":
+                out = self._place_buildings(out.reset_index(drop=True), kept, inner)
         else:
             out = out[keep]
         if len(out):
@@ -233,6 +236,36 @@ class _Import:
             buf.seek(0)
             self.cur.copy_expert(f"COPY import_stage ({', '.join(out.columns)}) FROM STDIN"
                                  " WITH (FORMAT csv)", buf)
+
+    def _place_buildings(self, out: pd.DataFrame, footprints: np.ndarray,
+                         inner: np.ndarray) -> pd.DataFrame:
+        """Community, governance grid, default kind and residents of staged footprints."""
+        given = (out["community_code"].to_numpy(dtype=object) if "community_code" in out
+                 else np.full(len(out), None, dtype=object))
+        community = given.copy()
+        unknown = pd.isna(community)
+        community[unknown] = communities_of(self.conn, inner[unknown])
+        grid = governance_grids_of(self.conn, footprints, community)
+        households = (out["households"] if "households" in out
+                      else pd.Series(pd.NA, index=out.index, dtype="Int64"))
+        if "residents" in out:
+            estimate = out["residents"].isna() & (households.fillna(0) > 0)
+        else:
+            estimate = households.fillna(0) > 0
+        residents = out["residents"].copy() if "residents" in out else pd.Series(
+            pd.NA, index=out.index, dtype="Int64")
+        residents[estimate] = (households[estimate] * PERSONS_PER_HOUSEHOLD).round()
+        if estimate.any():
+            note = (f"residents estimated as households × {PERSONS_PER_HOUSEHOLD} where the "
+                    "file gives 户数 only")
+            if note not in self.report.notes:
+                self.report.notes.append(note)
+        kind = out["kind"] if "kind" in out else pd.Series(None, index=out.index, dtype=object)
+        kind = kind.where(kind.notna(), np.where(households.fillna(0) > 0, "residential",
+                                                 "other"))
+        return out.assign(community=community, residents=residents.astype("Int64"),
+                          kind=kind, grid_id=pd.array(np.where(grid < 0, None, grid),
+                                                      dtype="Int64"))
 
     def _geometry(self, table: SourceTable, rows: np.ndarray
                   ) -> tuple[np.ndarray | None, np.ndarray]:

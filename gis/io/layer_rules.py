@@ -35,7 +35,7 @@ OUTSIDE_TOLERANCE_DEG = 0.002
 RESOLVED: dict[str, tuple[str, ...]] = {
     "regions": ("level_code", "parent"),
     "grids": ("community",),
-    "buildings": ("community",),
+    "buildings": ("community", "grid_id"),
     "centers": ("region", "building_id"),
     "units": ("building_id", "org_id"),
     "members": ("org_id", "home_building_id"),
@@ -61,13 +61,23 @@ def _auto_code(expr: str) -> str:
 
 def _upsert(table: str, conflict: str, columns: dict[str, str], updated: list[str], *,
             returning: str = "id") -> str:
-    """``INSERT INTO table (columns) SELECT … ON CONFLICT DO UPDATE`` the ``updated`` columns."""
+    """``INSERT INTO table (columns) SELECT … ON CONFLICT DO UPDATE`` the ``updated`` columns.
+
+    A row counts as changed when a value differs, or its shape does: shapes are compared
+    topologically (``ST_Equals``), so a ring written the other way round is the same shape.
+    """
     names = ", ".join(columns)
     values = ", ".join(columns.values())
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    old = ", ".join(f"{table}.{c}" for c in updated)
-    new = ", ".join(f"EXCLUDED.{c}" for c in updated)
-    changed = (f"ROW({old})::text IS DISTINCT FROM ROW({new})::text" if updated else "false")
+    plain = [c for c in updated if c != "geom"]
+    old = ", ".join(f"{table}.{c}" for c in plain)
+    new = ", ".join(f"EXCLUDED.{c}" for c in plain)
+    tests = [f"ROW({old})::text IS DISTINCT FROM ROW({new})::text"] if plain else []
+    if "geom" in updated:
+        a, b = f"{table}.geom", "EXCLUDED.geom"
+        tests.append(f"CASE WHEN {a}::text IS NOT DISTINCT FROM {b}::text THEN false"
+                     f" WHEN {a} IS NULL OR {b} IS NULL THEN true ELSE NOT ST_Equals({a}, {b}) END")
+    changed = " OR ".join(tests) or "false"
     return (f"INSERT INTO {table} AS {table} ({names}) SELECT {values} FROM import_stage"
             f" ORDER BY row ON CONFLICT {conflict} DO UPDATE SET {sets} WHERE {changed}"
             f" RETURNING {returning}, (xmax = 0) AS inserted")
@@ -160,18 +170,9 @@ def _grids(present: set[str]) -> LayerRules:
 
 
 def _buildings(present: set[str]) -> LayerRules:
-    prepare = [
-        _auto_code("ST_AsBinary(ST_SnapToGrid(geom, 1e-7))"),
-        "UPDATE import_stage SET community = community_code",
-        # the community holding the footprint's inner point, for rows that name none
-        """UPDATE import_stage s SET community = r.code FROM regions r
-           WHERE s.community IS NULL AND r.level = 'community'
-             AND ST_Intersects(r.geom, s.pt)""",
-        f"""UPDATE import_stage SET residents = round(households * {PERSONS_PER_HOUSEHOLD})
-            WHERE residents IS NULL AND households > 0""",
-        """UPDATE import_stage SET kind = CASE WHEN households > 0 THEN 'residential'
-                                           ELSE 'other' END WHERE kind IS NULL""",
-    ]
+    # community, grid_id, the residents of households-only rows and the default kind are
+    # filled while staging (gis.io.placement, vectorised per batch)
+    prepare = [_auto_code("ST_AsBinary(ST_SnapToGrid(geom, 1e-7))")]
     checks = [
         _ref_check("社区代码", "community_code", "(SELECT r.code FROM regions r WHERE r.code ="
                    " community_code AND r.level = 'community')", "community"),
@@ -204,13 +205,13 @@ def _buildings(present: set[str]) -> LayerRules:
             "residents": "COALESCE(residents, 0)",
             "migrant_households": "COALESCE(migrant_households, 0)",
             "migrant_residents": "COALESCE(migrant_residents, 0)", "floors": "floors",
-            "is_rental": "COALESCE(is_rental, false)", "geom": "ST_Multi(geom)"}
-    updated = _present(present, mapping) + ["geom"]
+            "is_rental": "COALESCE(is_rental, false)", "grid_id": "grid_id",
+            "geom": "ST_Multi(geom)"}
+    updated = _present(present, mapping) + ["community_code", "geom", "grid_id"]
     if "households" in present:
         updated.append("residents")
     updated = list(dict.fromkeys(updated))
-    after = [REASSIGN_BUILDINGS_SQL.format(scope="b.id IN (SELECT id FROM import_written)")]
-    return LayerRules(prepare, checks, _upsert("buildings", "(code)", cols, updated), after)
+    return LayerRules(prepare, checks, _upsert("buildings", "(code)", cols, updated))
 
 
 def _centers(present: set[str]) -> LayerRules:
@@ -249,7 +250,8 @@ def _centers(present: set[str]) -> LayerRules:
 
 def _units(present: set[str]) -> LayerRules:
     prepare = [
-        _auto_code("name"),
+        # units of one name stand in many buildings (a chain's branches)
+        _auto_code("concat_ws('|', name, building_code, ST_AsText(ST_SnapToGrid(geom, 1e-6)))"),
         "UPDATE import_stage SET kind = 'other' WHERE kind IS NULL",
         "UPDATE import_stage s SET building_id = b.id FROM buildings b"
         " WHERE b.code = s.building_code",

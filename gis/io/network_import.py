@@ -5,6 +5,8 @@ the way), checked, reprojected to the dataset's metric CRS, noded at every cross
 (:func:`gis.network.node_lines`), measured in metres and stored in ``walk_nodes`` /
 ``walk_edges`` with their connected components, replacing the previous network in the caller's
 transaction. Nothing is written when a check fails or on ``dry_run``.
+
+:func:`import_lines` does the same for lines already in EPSG:4326 (the OSM importer's walkways).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pyproj import CRS, Transformer
 from gis.crs import metric_srid_for
 from gis.network import Network, node_lines
 
-__all__ = ["NetworkImportError", "import_network"]
+__all__ = ["NetworkImportError", "import_lines", "import_network", "read_lines"]
 
 Connection = psycopg2.extensions.connection
 _LINE_TYPES = ("LineString", "MultiLineString")
@@ -97,8 +99,7 @@ def import_network(conn: Connection, path: Path, *, crs: int | None = None,
     Returns
     -------
     dict
-        ``lines`` read, ``nodes``, ``edges``, ``components``, ``largest_component_share`` (of
-        the edges), ``length_km``, ``metric_srid``, ``dry_run``.
+        As :func:`import_lines`.
     """
     lines, file_crs = read_lines(path, crs=crs)
     to_ll = Transformer.from_crs(file_crs, 4326, always_xy=True)
@@ -107,18 +108,69 @@ def import_network(conn: Connection, path: Path, *, crs: int | None = None,
     if not np.isfinite(shapely.get_coordinates(lonlat)).all():
         raise NetworkImportError(f"{path}: coordinates do not fit EPSG:{file_crs.to_epsg()}; "
                                  "give the right --crs")
-    x0, y0, x1, y1 = shapely.total_bounds(lonlat)
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+    if not _in_degrees(lonlat):
         raise NetworkImportError(f"{path}: coordinates are not in EPSG:{file_crs.to_epsg()}; "
                                  "give the right --crs")
+    return import_lines(conn, lonlat, source=str(path), dry_run=dry_run)
+
+
+def _in_degrees(lonlat: np.ndarray) -> bool:
+    x0, y0, x1, y1 = shapely.total_bounds(lonlat)
+    return bool(-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90)
+
+
+def import_lines(conn: Connection, lines: np.ndarray, *, source: str = "lines",
+                 dry_run: bool = False) -> dict[str, Any]:
+    """Replace the walking network with ``lines`` (EPSG:4326), noded at every crossing.
+
+    The network is measured in the metric CRS of its centre (:func:`gis.crs.metric_srid_for`);
+    the previous network and the access results computed on it are dropped in the caller's
+    transaction.
+
+    Parameters
+    ----------
+    conn : psycopg2 connection
+        Open connection; the caller commits (nothing is written on error or ``dry_run``).
+    lines : ndarray of (Multi)LineString
+        Longitude / latitude geometries (e.g. OSM ways, or a file's lines already reprojected).
+    source : str, default "lines"
+        What the lines come from, for messages.
+    dry_run : bool, default False
+        Node the lines and report the counts, write nothing.
+
+    Returns
+    -------
+    dict
+        ``lines`` given, ``nodes``, ``edges``, ``components``, ``largest_component_share`` (of
+        the edges), ``length_km``, ``metric_srid``, ``dry_run``.
+
+    Raises
+    ------
+    NetworkImportError
+        No lines, empty or non-line geometries, or coordinates that are not degrees.
+    """
+    lines = np.asarray(lines, dtype=object)
+    if len(lines) == 0:
+        raise NetworkImportError(f"{source}: no lines to make a walking network of")
+    empty = np.flatnonzero(shapely.is_missing(lines) | shapely.is_empty(lines))
+    if len(empty):
+        raise NetworkImportError(f"{source}: rows {_rows(empty)} have no geometry")
+    wrong = np.flatnonzero(~np.isin(shapely.get_type_id(lines), [1, 5]))
+    if len(wrong):
+        kinds = sorted({g.geom_type for g in lines[wrong]})
+        raise NetworkImportError(f"{source}: rows {_rows(wrong)} are {', '.join(kinds)}, "
+                                 f"not {' or '.join(_LINE_TYPES)}")
+    if not (np.isfinite(shapely.get_coordinates(lines)).all() and _in_degrees(lines)):
+        raise NetworkImportError(f"{source}: coordinates are not longitude / latitude degrees")
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
     srid = metric_srid_for((x0 + x1) / 2, (y0 + y1) / 2)
     to_m = Transformer.from_crs(4326, srid, always_xy=True)
-    metric = shapely.transform(lonlat, lambda xy: np.column_stack(to_m.transform(xy[:, 0],
-                                                                                xy[:, 1])))
-    node_xy, source, target, edges = node_lines(metric)
+    metric = shapely.transform(lines, lambda xy: np.column_stack(to_m.transform(xy[:, 0],
+                                                                               xy[:, 1])))
+    node_xy, source_node, target_node, edges = node_lines(metric)
     net = Network.from_edges(srid, node_ids=np.arange(1, len(node_xy) + 1), node_xy=node_xy,
-                             edge_ids=np.arange(1, len(edges) + 1), source_ids=source + 1,
-                             target_ids=target + 1, lines=edges)
+                             edge_ids=np.arange(1, len(edges) + 1),
+                             source_ids=source_node + 1, target_ids=target_node + 1, lines=edges)
     components = net.components()
     edge_component = components[net.source] if len(edges) else np.zeros(0, int)
     summary = {

@@ -422,6 +422,9 @@ def resolve_columns(headers: Iterable[object], layer: str,
             raise SchemaError(f"mapping {source!r} → {target!r}: layer {layer} has no field "
                               f"{target!r} (fields: {', '.join(sorted(names))})")
     known: dict[str, str] = {}
+    for f in spec.fields:  # a field's own header and name beat other fields' aliases
+        for h in (f.label, f.name):
+            known.setdefault(normalize_header(h), f.name)
     for f in spec.fields:
         for h in f.headers():
             known.setdefault(normalize_header(h), f.name)
