@@ -361,8 +361,11 @@ def isochrones(net: Network, centres: Centres, c_snap: Snap, bands_m: tuple[floa
                 foot = shapely.line_interpolate_point(net.lines[own],
                                                       along / net.edge_scale[own])
                 pieces.append(shapely.LineString([centres.xy[ci], foot.coords[0]]))
-                # two segments per quarter circle: round enough at map scale, 2× faster
-                area = shapely.buffer(shapely.multilinestrings(pieces), buffer_m, quad_segs=2)
+                # two segments per quarter circle: round enough at map scale, 2× faster;
+                # buffering the pieces one by one and merging them is the same area and many
+                # times faster than buffering them as one multiline on a dense real network
+                area = shapely.union_all(shapely.buffer(np.asarray(pieces, dtype=object),
+                                                        buffer_m, quad_segs=2))
                 out_c.append(ci)
                 out_b.append(band)
                 out_g.append(_fill_holes(area))

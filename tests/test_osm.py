@@ -354,8 +354,8 @@ def test_helsinki_import_dry_run_reimport_coverage_and_access(database_factory):
         assert (second["streets_kept"], second["communities_kept"]) == (1, 1)
         assert counts(conn) == after_first
 
-        # the "coverage and access run on it" (isochrones left out: see the report)
-        access = run_access(conn, with_isochrones=False)
+        # the "coverage and access run on it", isochrones included
+        access = run_access(conn, with_isochrones=True)
         kpis = access.kpis
         assert kpis["buildings"] == 482 and kpis["residents"] == 2203
         assert 0 < kpis["residents_within_radius_walk"] <= kpis["residents"]
