@@ -5,7 +5,9 @@
 :mod:`web.coverage_map` (coverage); the access page and its what-if API in
 :mod:`web.access`, its map in :mod:`web.access_map`; the siting page and its API in
 :mod:`web.siting`, its map in :mod:`web.siting_map`; the grid editing page in :mod:`web.edit`
-(its map in :mod:`web.edit_map`) over the grid editing API of :mod:`web.grids_api`. The app
+(its map in :mod:`web.edit_map`) over the grid editing API of :mod:`web.grids_api`; file
+downloads of every layer in :mod:`web.export`; uploads, checked and imported in the background,
+in :mod:`web.imports`. The app
 reads and writes the database only through :mod:`gis` functions.
 """
 
@@ -62,7 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import access, api, edit, grids_api, siting, views
+    from web import access, api, edit, export, grids_api, imports, siting, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
@@ -70,6 +72,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(grids_api.bp)
     app.register_blueprint(siting.bp)
     app.register_blueprint(edit.bp)
+    app.register_blueprint(export.bp)
+    app.register_blueprint(imports.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -38,7 +38,14 @@ import shapely
 
 from gis.io.layer_rules import PERSONS_PER_HOUSEHOLD, RESOLVED, rules_for
 from gis.io.placement import communities_of, governance_grids_of
-from gis.io.schema import LAYERS, Field, LayerSpec, SchemaError, resolve_columns
+from gis.io.schema import (
+    LAYERS,
+    Field,
+    LayerSpec,
+    SchemaError,
+    normalize_header,
+    resolve_columns,
+)
 from gis.io.table import SourceTable
 
 __all__ = ["ImportReport", "LayerImportError", "RowError", "import_file", "import_table"]
@@ -47,6 +54,7 @@ Connection = psycopg2.extensions.connection
 _SQL_TYPES = {"text": "text", "choice": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean"}
 _SHOWN_ERRORS = 20
+SHEET_ROWS = 10_000_000  # more rows than an XLSX sheet holds (1,048,576)
 
 
 @dataclass(frozen=True)
@@ -56,9 +64,12 @@ class RowError:
     row: int | None
     field: str
     message: str
+    sheet: str | None = None
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row is not None else "file"
+        if self.sheet:
+            where = f"sheet {self.sheet} {where}"
         return f"{where}, {self.field}: {self.message}"
 
 
@@ -82,7 +93,7 @@ class ImportReport:
     @property
     def rejected_rows(self) -> int:
         """How many distinct rows were rejected."""
-        return len({e.row for e in self.rejected})
+        return len({(e.sheet, e.row) for e in self.rejected})
 
     def summary(self) -> str:
         """A few lines for the CLI and the upload page."""
@@ -104,7 +115,8 @@ class ImportReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (errors as ``{row, field, message}``)."""
         def rows(errors: list[RowError]) -> list[dict[str, Any]]:
-            return [{"row": e.row, "field": e.field, "message": e.message} for e in errors]
+            return [{"row": e.row, "sheet": e.sheet, "field": e.field, "message": e.message}
+                    for e in errors]
         return {"layer": self.layer, "source": self.source, "dry_run": self.dry_run,
                 "read": self.read, "inserted": self.inserted, "updated": self.updated,
                 "unchanged": self.unchanged, "rejected_rows": self.rejected_rows,
@@ -121,29 +133,49 @@ class LayerImportError(ValueError):
         self.report = report
 
 
+_BLANKS = ["", "nan", "NaN", "None", "NULL", "null", "<NA>"]
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as trimmed text (``None`` for blanks); whole floats lose their ``.0``."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        # codes read as floats by a GIS driver: 530103002001.0 → "530103002001"
+        whole = values.notna() & (values == np.floor(values))
+        text = values.astype(object).where(values.notna(), None)
+        text[whole] = values[whole].astype("int64").astype(str)
+        text[~whole & values.notna()] = values[~whole & values.notna()].astype(str)
+    elif pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        text = values.astype(str).astype(object).where(values.notna(), None)
+    else:
+        text = values.astype(object).where(values.notna(), None)
+        text = text.where(text.isna(), text.astype(str).str.strip())
+    return text.where(~text.isin(_BLANKS), None)
+
+
 def _parse_column(f: Field, values: pd.Series) -> tuple[pd.Series, np.ndarray, list[str]]:
     """Parse one column vectorised: (values, positions of bad cells, their messages)."""
-    raw = values.astype(object).where(values.notna(), None)
-    if pd.api.types.is_float_dtype(values.dtype) and f.kind in ("text", "choice"):
-        # codes read as floats by a GIS driver: 530103002001.0 → "530103002001"
-        raw = raw.map(lambda v: str(int(v)) if v is not None and float(v).is_integer() else v)
-    text = raw.map(lambda v: None if v is None else str(v).strip())
-    text = text.where(~text.isin(["", "nan", "NaN", "None", "NULL", "null"]), None)
-    empty = text.isna().to_numpy()
-    if f.kind == "text":
-        return text, np.zeros(0, int), []
+    if f.kind in ("int", "float") and (pd.api.types.is_integer_dtype(values.dtype)
+                                       or pd.api.types.is_float_dtype(values.dtype)):
+        numbers = values.astype(float)
+        text = None
+    else:
+        text = _as_text(values)
+        if f.kind == "text":
+            return text, np.zeros(0, int), []
+        if f.kind in ("int", "float"):
+            numbers = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
     if f.kind in ("int", "float"):
-        numbers = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
-        bad = ~empty & numbers.isna().to_numpy()
+        bad = numbers.isna().to_numpy() & (text.notna().to_numpy() if text is not None
+                                           else False)
         if f.kind == "int":
-            whole = numbers.isna() | (numbers == np.floor(numbers))
-            bad |= ~whole.to_numpy()
-            parsed = numbers.astype("Int64")
+            bad |= (numbers.notna() & (numbers != np.floor(numbers))).to_numpy()
+            parsed = numbers.where(~bad).astype("Int64")
         else:
             parsed = numbers
         where = np.flatnonzero(bad)
+        shown = text if text is not None else values.astype(str)
         what = "a whole number" if f.kind == "int" else "a number"
-        return parsed, where, [f"{text.iloc[i]!r} is not {what}" for i in where]
+        return parsed, where, [f"{shown.iloc[i]!r} is not {what}" for i in where]
     lookup: dict[str, Any] = {}
     failures: dict[str, str] = {}
     for value in pd.unique(text.dropna()):
@@ -151,7 +183,8 @@ def _parse_column(f: Field, values: pd.Series) -> tuple[pd.Series, np.ndarray, l
             lookup[value] = f.parse(value)
         except ValueError as exc:
             failures[value] = str(exc)
-    parsed = text.map(lambda v: None if v is None else lookup.get(v))
+    parsed = text.map(lookup).astype(object)
+    parsed = parsed.where(parsed.notna(), None)
     where = np.flatnonzero(text.isin(list(failures)).to_numpy())
     return parsed, where, [failures[text.iloc[i]] for i in where]
 
@@ -175,6 +208,10 @@ class _Import:
         self.user = user
         self.report = ImportReport(layer, source)
         self.headers: list[str] | None = None
+        self.mapping: dict[str, str] = {}
+        # rows of the n-th sheet of a workbook are staged as n × SHEET_ROWS + row
+        self.row_base = 0
+        self.sheets: list[str] = []
         self.present: set[str] = set()
         self.cur = conn.cursor()
         self.cur.execute("SAVEPOINT layer_import")
@@ -190,21 +227,23 @@ class _Import:
         """Map, parse, check and COPY one batch."""
         spec, report = self.spec, self.report
         headers = [str(h) for h in table.frame.columns]
-        if self.headers is None:
+        if headers != self.headers:  # the first batch, or the next sheet of a workbook
             try:
                 cmap = resolve_columns(headers, spec.name, self.explicit)
             except SchemaError as exc:
                 raise LayerImportError(f"{table.source}: {exc}", report) from None
             self.headers = headers
-            report.mapping = cmap.mapping
-            report.ignored_columns = list(cmap.ignored)
-            report.notes += [n for n in table.notes if n not in report.notes]
-            self.present = set(cmap.mapping.values())
-        rows = np.asarray(table.rows)
+            self.mapping = cmap.mapping
+            report.mapping.update(cmap.mapping)
+            report.ignored_columns += [c for c in cmap.ignored
+                                       if c not in report.ignored_columns]
+            self.present |= set(cmap.mapping.values())
+        report.notes += [n for n in table.notes if n not in report.notes]
+        rows = np.asarray(table.rows) + self.row_base
         report.read += len(table)
         out = pd.DataFrame({"row": rows})
         bad = np.zeros(len(table), bool)
-        for header, name in report.mapping.items():
+        for header, name in self.mapping.items():
             f = spec.field(name)
             parsed, where, messages = _parse_column(f, table.frame[header].reset_index(drop=True))
             out[name] = parsed.reset_index(drop=True)
@@ -342,6 +381,8 @@ class _Import:
                 report.rejected.append(RowError(r, label, text))
                 rejected.add(r)
         report.rejected.sort(key=lambda e: (e.row is None, e.row or 0))
+        report.rejected = [self._sheet_row(e) for e in report.rejected]
+        report.repaired = [self._sheet_row(e) for e in report.repaired]
         if report.rejected and not dry_run:
             self.abort()
             raise LayerImportError(
@@ -376,19 +417,33 @@ class _Import:
             cur.execute("RELEASE SAVEPOINT layer_import")
         return report
 
+    def next_sheet(self, name: str) -> None:
+        """The following tables come from the workbook's sheet ``name``."""
+        self.sheets.append(name)
+        self.row_base = (len(self.sheets) - 1) * SHEET_ROWS
+
+    def _sheet_row(self, error: RowError) -> RowError:
+        if not self.sheets or error.row is None:
+            return error
+        return RowError(error.row % SHEET_ROWS, error.field, error.message,
+                        self.sheets[error.row // SHEET_ROWS])
+
     def abort(self) -> None:
         """Undo everything this import did."""
         self.cur.execute("ROLLBACK TO SAVEPOINT layer_import")
         self.cur.execute("RELEASE SAVEPOINT layer_import")
 
 
-def _run(conn: Connection, layer: str, tables: Iterable[SourceTable], source: str, *,
-         mapping: Mapping[str, str] | None, dry_run: bool, user: str,
+def _run(conn: Connection, layer: str, tables: Iterable[SourceTable | tuple[str, SourceTable]],
+         source: str, *, mapping: Mapping[str, str] | None, dry_run: bool, user: str,
          progress: Callable[[int], None] | None) -> ImportReport:
     job = _Import(conn, layer, mapping=mapping, user=user, source=source)
     try:
-        for table in tables:
-            job.stage(table)
+        for item in tables:
+            if isinstance(item, tuple):  # (sheet name, table) of a multi-sheet workbook
+                job.next_sheet(item[0])
+                item = item[1]
+            job.stage(item)
             if progress is not None:
                 progress(job.report.read)
     except BaseException:
@@ -462,13 +517,46 @@ def import_file(conn: Connection, layer: str, path: str | Path, *, crs: int | No
         The file cannot be read or does not fit the layer (see :func:`import_table`).
     """
     from gis.io.coords import CoordinateError
-    from gis.io.readers import ReadError, iter_tables
+    from gis.io.readers import ReadError, iter_tables, read_table
 
     path = Path(path)
     try:
-        tables = iter_tables(path, crs=crs, coords=coords, sheet=sheet, encoding=encoding,
-                             batch_size=batch_size)
+        lists = _ledger_sheets(path) if layer == "ledger" and sheet is None else []
+        if lists:
+            tables = ((name, _with_list(read_table(path, sheet=name), name)) for name in lists)
+        else:
+            tables = iter_tables(path, crs=crs, coords=coords, sheet=sheet, encoding=encoding,
+                                 batch_size=batch_size)
         return _run(conn, layer, tables, path.name, mapping=mapping, dry_run=dry_run,
                     user=user, progress=progress)
     except (ReadError, CoordinateError) as exc:
         raise LayerImportError(str(exc)) from None
+
+
+def _ledger_sheets(path: Path) -> list[str]:
+    """Sheets of a workbook named after one of the three lists (需求清单 …), in order."""
+    if path.suffix.lower() != ".xlsx" or not path.exists():
+        return []
+    from openpyxl import load_workbook
+
+    try:
+        names = load_workbook(path, read_only=True).sheetnames
+    except Exception:  # the reader will say what is wrong with the file
+        return []
+    field = LAYERS["ledger"].field("list")
+    out = []
+    for name in names:
+        try:
+            field.parse(name)
+        except ValueError:
+            continue
+        out.append(name)
+    return out
+
+
+def _with_list(table: SourceTable, sheet: str) -> SourceTable:
+    """A sheet of the three lists without a 清单 column takes the list from its name."""
+    keys = {normalize_header(h) for h in LAYERS["ledger"].field("list").headers()}
+    if not any(normalize_header(c) in keys for c in table.frame.columns):
+        table.frame = table.frame.assign(清单=sheet)
+    return table

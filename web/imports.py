@@ -1,0 +1,641 @@
+"""The import page (``/import``) and its API: check a file against a layer, then import it.
+
+- ``GET /import`` — the form (layer, file, coordinate system, sheet), the map the file's features
+  are previewed on and the panels the page script (``static/js/import.js``) fills.
+- ``POST /api/import`` — multipart: ``layer``, ``files`` (one GeoJSON, GeoPackage, zipped
+  Shapefile, CSV or XLSX file, or a ``.shp`` with its ``.dbf``/``.shx``/``.prj``/``.cpg``),
+  ``crs`` (EPSG code, optional), ``coords`` (``wgs84``, ``gcj02``, ``bd09``), ``sheet``
+  (optional) and ``dry_run`` (``1``: check only, the default; ``0``: import). Answers 202
+  ``{"job", "url"}``: the work runs in a background thread.
+- ``GET /api/import/jobs/<id>`` — ``{"job", "state": running|done|failed, "phase", "read",
+  "total", "report", "error", "error_kind", "preview"}``; ``?preview=0`` leaves the preview
+  (GeoJSON of the file's first features) out.
+
+The layers are those of :data:`gis.io.schema.LAYERS`, imported by
+:func:`gis.io.layer_import.import_file`, and ``network`` (the walking network,
+:func:`gis.io.network_import.import_network`, which replaces the stored one). OpenStreetMap
+extracts are left to the command line (``gridmap import osm FILE``).
+
+An import is all or nothing: a file with a rejected row, or one that cannot be read, writes
+nothing. Uploaded files go to a folder of their own under ``IMPORT_DIR`` (default
+``var/imports``) and are deleted when the job ends. A malformed request gets 400 with ``code``
+(what the page translates), ``field`` and an English ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+import shapely
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from gis import layers
+from gis.config import get_settings
+from gis.db.connection import connection
+from gis.io.schema import LAYERS
+from web.db import db
+from web.i18n import Labels, pick_lang
+from web.maps import (
+    COMMUNITY_COLOR,
+    add_geojson,
+    esc,
+    finish_map,
+    new_map,
+    region_rows,
+    render_parts,
+    swatch_box,
+    swatch_line,
+)
+
+__all__ = ["COORDS", "IMPORT_LAYERS", "ImportJob", "bp", "count_rows", "preview_features"]
+
+bp = Blueprint("imports", __name__)
+
+# what the page offers, in the order a district loads its data
+IMPORT_LAYERS = (*LAYERS, "network")
+COORDS = ("wgs84", "gcj02", "bd09")
+GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
+SHEET_SUFFIXES = (".csv", ".xlsx")
+# files that travel with a .shp (the .shp, .dbf and .shx are needed)
+SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qpj", ".xml")
+OSM_SUFFIXES = (".pbf", ".osm")
+DEFAULTS = {
+    "IMPORT_MAX_BYTES": 512 * 1024 * 1024,
+    "IMPORT_PREVIEW_FEATURES": 2000,
+    # None: <var_dir>/imports
+    "IMPORT_DIR": None,
+}
+MAX_RUNNING = 2
+# finished jobs are kept this long for the page to read, and at most this many
+KEEP_SECONDS = 3600.0
+KEEP_JOBS = 50
+# upload folders left behind this long ago (a server stopped mid-job) go when an app starts
+STALE_SECONDS = 86_400.0
+# rows of the rejected and repaired lists sent to the page (the counts are always whole)
+SHOWN_ROWS = 500
+PREVIEW_COLUMNS = 8
+# a GIS file is read in batches (CSV and XLSX in one): the progress bar moves after each
+PROGRESS_STEPS = 20
+BATCH_MIN, BATCH_MAX = 5_000, 100_000
+# above this many vertices the preview is simplified (to about a metre)
+PREVIEW_MAX_VERTICES = 200_000
+COLORS = {"feature": "#1f6fd1", "rejected": "#d7191c"}
+EXTENSIONS = "registry"
+
+
+class RequestError(ValueError):
+    """A bad request: ``code`` is the page's label key, ``field`` the form field at fault."""
+
+    def __init__(self, code: str, field: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.status = status
+
+
+@dataclass
+class Options:
+    """What the form asked for."""
+
+    layer: str
+    crs: int | None
+    coords: str
+    sheet: str | None
+    dry_run: bool
+
+
+@dataclass
+class ImportJob:
+    """One check or import running (or run) in the background."""
+
+    id: str
+    layer: str
+    dry_run: bool
+    source: str
+    folder: Path
+    state: str = "running"
+    phase: str = "queued"
+    read: int = 0
+    total: int | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    preview: dict[str, Any] | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def as_json(self, *, with_preview: bool = True) -> dict[str, Any]:
+        """The job as ``GET /api/import/jobs/<id>`` answers it."""
+        end = self.finished or time.time()
+        out = {"job": self.id, "layer": self.layer, "dry_run": self.dry_run,
+               "source": self.source, "state": self.state, "phase": self.phase,
+               "read": self.read, "total": self.total, "report": self.report,
+               "error": self.error, "error_kind": self.error_kind,
+               "preview_ready": self.preview is not None,
+               "seconds": round(end - self.started, 2)}
+        if with_preview:
+            out["preview"] = self.preview
+        return out
+
+
+class JobRegistry:
+    """The app's import jobs, by id (shared by the request threads and the job threads)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, ImportJob] = {}
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> ImportJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.state == "running")
+
+    def add(self, job: ImportJob) -> None:
+        with self._lock:
+            now = time.time()
+            done = sorted((j for j in self._jobs.values() if j.finished is not None),
+                          key=lambda j: j.finished or 0.0)
+            for j in done[:max(len(done) - KEEP_JOBS, 0)]:
+                self._jobs.pop(j.id, None)
+            for j in done:
+                if now - (j.finished or now) > KEEP_SECONDS:
+                    self._jobs.pop(j.id, None)
+            self._jobs[job.id] = job
+
+
+@bp.record_once
+def _setup(state) -> None:
+    for key, value in DEFAULTS.items():
+        state.app.config.setdefault(key, value)
+    state.app.extensions.setdefault("gridmap.imports", JobRegistry())
+    remove_stale_uploads(_import_dir(state.app.config))
+
+
+def _registry() -> JobRegistry:
+    return current_app.extensions["gridmap.imports"]
+
+
+def _import_dir(config: Mapping[str, Any] | None = None) -> Path:
+    configured = (current_app.config if config is None else config).get("IMPORT_DIR")
+    return Path(configured) if configured else get_settings().var_dir / "imports"
+
+
+def remove_stale_uploads(folder: Path, *, older_than_s: float = STALE_SECONDS) -> None:
+    """Delete upload folders a job never finished with (the server stopped during the job)."""
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for child in folder.iterdir():
+        try:
+            if child.is_dir() and now - child.stat().st_mtime > older_than_s:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
+
+
+# --- the page --------------------------------------------------------------------------------
+
+def _asset_url(path: str) -> str:
+    return url_for("static", filename=f"vendor/{path}")
+
+
+def layer_label(labels: Labels, layer: str) -> str:
+    """The layer's name in the page's language (Chinese: the schema's label)."""
+    return labels[f"import.layer_{layer}"]
+
+
+def layer_help() -> dict[str, dict[str, Any]]:
+    """Per layer: the required columns, the geometry it takes and its field labels."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in LAYERS.items():
+        geometry = spec.geometry or "none"
+        out[name] = {
+            "required": [f.label for f in spec.required],
+            "geometry": geometry, "geometry_required": spec.geometry_required,
+            "fields": {f.name: f.label for f in spec.fields},
+        }
+    out["network"] = {"required": [], "geometry": "line", "geometry_required": True,
+                      "fields": {}}
+    return out
+
+
+def import_legend(labels: Labels) -> str:
+    """The map legend: the file's features, rejected rows, community outlines."""
+    rows = [(swatch_box("rgba(31,111,209,0.35)", COLORS["feature"]),
+             labels["import.legend_feature"]),
+            (swatch_box("rgba(215,25,28,0.45)", COLORS["rejected"]),
+             labels["import.legend_rejected"]),
+            (swatch_line(COMMUNITY_COLOR, None, 2), labels["layer.communities"])]
+    body = "".join(f'<div class="gm-row">{sw}<span>{esc(text)}</span></div>'
+                   for sw, text in rows)
+    return (f'<div class="gm-legend" id="gm-legend"><div class="gm-legend-title">'
+            f'{esc(labels["legend.title"])}</div>{body}</div>')
+
+
+def build_import_map(communities: Mapping[str, Any], bbox, *, labels: Labels,
+                     basemap: str = "none", tianditu_key: str = "",
+                     asset_url: Callable[[str], str] | None = None
+                     ) -> tuple[folium.Map, dict[str, str]]:
+    """The page's map: community outlines for orientation and an empty preview layer.
+
+    Returns
+    -------
+    folium.Map
+        The map, its assets localized.
+    dict
+        JavaScript variable names: ``map`` and ``preview`` (the layer group the page script
+        draws the file's features in).
+    """
+    m = new_map(bbox, basemap=basemap, tianditu_key=tianditu_key)
+    add_geojson(m, communities, name=labels["layer.communities"],
+                rows=region_rows(labels, street=False),
+                style=lambda f: {"color": COMMUNITY_COLOR, "weight": 2, "fill": False})
+    preview = folium.FeatureGroup(name=labels["import.layer_preview"], show=True)
+    preview.add_to(m)
+    finish_map(m, bbox, legend=import_legend(labels), asset_url=asset_url)
+    return m, {"map": m.get_name(), "preview": preview.get_name()}
+
+
+@bp.get("/import")
+def page():
+    """The import page, ``?lang=zh|en``."""
+    lang = pick_lang(request.args.get("lang"), current_app.config["LANG"])
+    labels = Labels(lang)
+    with db() as conn:
+        summary = layers.region_summary(conn, region=None)
+        communities = layers.communities(conn, region=None)
+    m, layer_vars = build_import_map(
+        communities, summary.get("bbox"), labels=labels, basemap=current_app.config["BASEMAP"],
+        tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
+    keep_lang = lang if lang != current_app.config["LANG"] else None
+
+    def link(endpoint: str = "imports.page", **args) -> str:
+        return url_for(endpoint, **args, lang=keep_lang)
+
+    keys = [k for k in labels if k.startswith("import.")] + [
+        "punct.colon", "value.none", "nav.map", "nav.coverage"]
+    state = {
+        "lang": labels.lang, "labels": {k: labels[k] for k in keys}, "layers": layer_vars,
+        "colors": COLORS, "help": layer_help(),
+        "layer_names": {name: layer_label(labels, name) for name in IMPORT_LAYERS},
+        "preview_limit": current_app.config["IMPORT_PREVIEW_FEATURES"],
+        "max_bytes": current_app.config["IMPORT_MAX_BYTES"],
+        "urls": {"start": url_for("imports.start"),
+                 "job": url_for("imports.job", job_id="JOB"),
+                 "map": link("views.index"), "coverage": link("views.coverage")},
+    }
+    return render_template(
+        "import.html", map=render_parts(m), L=labels, lang=lang, link=link, region=None,
+        trail=[], state=state, import_layers=IMPORT_LAYERS, coords=COORDS,
+        layer_names=state["layer_names"],
+        max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+        accept=",".join(GIS_SUFFIXES + SHEET_SUFFIXES + (".shp",) + SHAPEFILE_PARTS[:4]),
+        switch_url=url_for("imports.page", lang="en" if lang == "zh" else "zh"))
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+def _bad(err: RequestError):
+    return jsonify(error=str(err), code=err.code, field=err.field, status=err.status), err.status
+
+
+def _options() -> Options:
+    form = request.form
+    layer = (form.get("layer") or "").strip()
+    if not layer:
+        raise RequestError("layer_missing", "layer",
+                           f"layer is required (one of {', '.join(IMPORT_LAYERS)})")
+    if layer not in IMPORT_LAYERS:
+        raise RequestError("layer_unknown", "layer",
+                           f"layer must be one of {', '.join(IMPORT_LAYERS)}, not {layer!r}")
+    crs_text = (form.get("crs") or "").strip()
+    if crs_text.upper().startswith("EPSG:"):
+        crs_text = crs_text[5:].strip()
+    crs = None
+    if crs_text:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = int(crs_text)
+            CRS.from_epsg(crs)
+        except (ValueError, CRSError):
+            raise RequestError("crs", "crs", f"crs must be an EPSG code such as 4326 or 4547, "
+                                             f"not {crs_text!r}") from None
+    coords = (form.get("coords") or "wgs84").strip().lower()
+    if coords not in COORDS:
+        raise RequestError("coords", "coords",
+                           f"coords must be one of {', '.join(COORDS)}, not {coords!r}")
+    sheet = (form.get("sheet") or "").strip() or None
+    if sheet is not None and len(sheet) > 200:
+        raise RequestError("sheet", "sheet", "sheet must be at most 200 characters")
+    dry = (form.get("dry_run") or "1").strip().lower()
+    if dry not in ("1", "0", "true", "false"):
+        raise RequestError("dry_run", "dry_run", f"dry_run must be 1 or 0, not {dry!r}")
+    if layer == "network" and (coords != "wgs84" or sheet):
+        raise RequestError("network_options", "coords" if coords != "wgs84" else "sheet",
+                           "the walking network takes a line file with its CRS: coords and "
+                           "sheet do not apply")
+    return Options(layer, crs, coords, sheet, dry in ("1", "true"))
+
+
+def _safe_name(name: str | None) -> str | None:
+    """The file name without any folder, control characters or leading dot."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if c.isprintable()).strip()
+    if not base or base.startswith("."):
+        return None
+    return base[-200:]
+
+
+def _check_files(uploads) -> list[tuple[str, Any]]:
+    """The uploads as ``(name to save, file)``, the main file first; RequestError if unfit."""
+    files = [(_safe_name(f.filename), f) for f in uploads if f and f.filename]
+    if not files:
+        raise RequestError("file_missing", "files", "choose a file to import (files)")
+    if any(name is None for name, _ in files):
+        raise RequestError("file_name", "files", "a file name is empty or hidden")
+    suffixes = [Path(name).suffix.lower() for name, _ in files]
+    if any(s in OSM_SUFFIXES for s in suffixes):
+        raise RequestError("osm", "files", "OpenStreetMap extracts are imported on the command "
+                                           "line: gridmap import osm FILE")
+    if len({name.lower() for name, _ in files}) < len(files):
+        raise RequestError("file_set", "files", "the same file name is given twice")
+    shp = [i for i, s in enumerate(suffixes) if s == ".shp"]
+    if len(files) == 1 and not shp:
+        if suffixes[0] not in GIS_SUFFIXES + SHEET_SUFFIXES:
+            raise RequestError("file_type", "files",
+                               f"unsupported file type {suffixes[0] or '(none)'!r}; use one of "
+                               f"{', '.join(GIS_SUFFIXES + SHEET_SUFFIXES)} or a .shp with its "
+                               ".dbf, .shx, .prj and .cpg")
+        return files
+    if len(shp) != 1:
+        raise RequestError("file_set", "files",
+                           "several files make one shapefile: one .shp with its .dbf, .shx, "
+                           ".prj and .cpg (or upload one file, or a .zip)")
+    main_name, main_file = files[shp[0]]
+    stem = Path(main_name).stem
+    out = [(main_name, main_file)]
+    for i, (name, f) in enumerate(files):
+        if i == shp[0]:
+            continue
+        if suffixes[i] not in SHAPEFILE_PARTS or Path(name).stem.lower() != stem.lower():
+            raise RequestError("file_set", "files",
+                               f"{name} is not part of the shapefile {main_name} (its parts "
+                               f"are {stem}.dbf, {stem}.shx, {stem}.prj, {stem}.cpg)")
+        # GDAL finds the parts by the .shp's own stem, case included
+        out.append((stem + suffixes[i], f))
+    missing = [s for s in (".dbf", ".shx") if s not in suffixes]
+    if missing:
+        raise RequestError("shp_parts", "files",
+                           f"{main_name} needs its {' and '.join(missing)} too (choose all the "
+                           "shapefile's files, or upload it zipped)")
+    return out
+
+
+@bp.post("/api/import")
+def start():
+    """Start a check (``dry_run=1``) or an import (``dry_run=0``) of an uploaded file."""
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+    try:
+        try:
+            uploads = request.files.getlist("files") + request.files.getlist("file")
+            options = _options()
+        except RequestEntityTooLarge:
+            limit = current_app.config["IMPORT_MAX_BYTES"]
+            raise RequestError("too_large", "files",
+                               f"the upload is larger than {limit / 1024 / 1024:,.0f} MB",
+                               413) from None
+        files = _check_files(uploads)
+        if _registry().running() >= MAX_RUNNING:
+            raise RequestError("busy", "files", "other imports are running; try again when "
+                                                "they are done", 429)
+    except RequestError as err:
+        return _bad(err)
+    job_id = uuid.uuid4().hex
+    folder = _import_dir() / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, f in files:
+            f.save(folder / name)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        current_app.logger.exception("saving an upload to %s failed", folder)
+        return _bad(RequestError("save", "files", "the upload could not be stored on the "
+                                                  "server", 500))
+    job = ImportJob(job_id, options.layer, options.dry_run, files[0][0], folder)
+    _registry().add(job)
+    app = current_app._get_current_object()
+    thread = threading.Thread(
+        target=run_job, name=f"import-{job_id[:8]}", daemon=True,
+        args=(job, options, folder / files[0][0]),
+        kwargs={"url": app.config.get("DATABASE_URL") or None, "logger": app.logger,
+                "preview_limit": app.config["IMPORT_PREVIEW_FEATURES"]})
+    thread.start()
+    return jsonify(job=job_id, url=url_for("imports.job", job_id=job_id)), 202
+
+
+@bp.get("/api/import/jobs/<job_id>")
+def job(job_id: str):
+    """The state of a job; ``?preview=0`` leaves the preview out."""
+    found = _registry().get(job_id)
+    if found is None:
+        return jsonify(error=f"no import job {job_id!r} (finished jobs are kept for an hour)",
+                       code="job_unknown", status=404), 404
+    return jsonify(found.as_json(with_preview=request.args.get("preview") != "0"))
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+def count_rows(path: Path, *, sheet: str | None = None) -> int | None:
+    """The rows a file holds, cheaply: features of a GIS file, lines of a CSV, a sheet's extent.
+
+    CSV lines with quoted line breaks and XLSX extents that the writer got wrong make the count
+    an estimate; None when it cannot be had without reading the file.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with path.open("rb") as f:
+                lines = sum(1 for line in f if line.strip())
+            return max(lines - 1, 0)
+        if suffix == ".xlsx":
+            import openpyxl
+
+            wb = openpyxl.load_workbook(path, read_only=True)
+            try:
+                ws = wb[sheet] if sheet else wb.worksheets[0]
+                return max(ws.max_row - 1, 0) if ws.max_row else None
+            finally:
+                wb.close()
+        import pyogrio
+
+        layer = sheet if suffix == ".gpkg" else None
+        features = int(pyogrio.read_info(path, layer=layer)["features"])
+        return features if features >= 0 else None
+    except Exception:  # a count is a nicety: the import itself says what is wrong
+        return None
+
+
+def batch_size(total: int | None) -> int:
+    """Rows per batch: about twenty steps of the progress bar, 5,000 to 100,000 rows each."""
+    if not total:
+        return BATCH_MAX
+    return min(BATCH_MAX, max(BATCH_MIN, -(-total // PROGRESS_STEPS)))
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def preview_features(path: Path, *, crs: int | None, coords: str, sheet: str | None,
+                     limit: int) -> dict[str, Any]:
+    """The file's first ``limit`` features as GeoJSON (EPSG:4326), for the page's map.
+
+    Each feature's properties are its row number (``row``, as the report counts rows) and its
+    first attribute values (``attrs``: ``[[header, text], …]``).
+
+    Raises
+    ------
+    gis.io.readers.ReadError, gis.io.coords.CoordinateError
+        When the file cannot be read (the import reports the same).
+    """
+    from gis.io.readers import iter_tables
+
+    table = next(iter(iter_tables(path, batch_size=limit, crs=crs, coords=coords,
+                                  sheet=sheet)))
+    n = min(len(table), limit)
+    out: dict[str, Any] = {"type": "FeatureCollection", "features": [], "rows": len(table),
+                           "limit": limit, "truncated": len(table) >= limit,
+                           "geometry": table.geometry is not None, "crs": table.crs}
+    if table.geometry is None or n == 0:
+        return out
+    geoms = np.asarray(table.geometry[:n], dtype=object)
+    present = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    shown = geoms[present]
+    if shapely.get_num_coordinates(shown).sum() > PREVIEW_MAX_VERTICES:
+        shown = shapely.simplify(shown, 1e-5, preserve_topology=True)
+    texts = shapely.to_geojson(shown)
+    columns = list(table.frame.columns)[:PREVIEW_COLUMNS]
+    values = table.frame[columns].iloc[:n].to_numpy(dtype=object) if columns else None
+    for k, i in enumerate(present):
+        attrs = [[str(c), _cell(values[i, j])] for j, c in enumerate(columns)
+                 if values is not None and values[i, j] is not None]
+        out["features"].append({"type": "Feature", "geometry": json.loads(texts[k]),
+                                "properties": {"row": int(table.rows[i]), "attrs": attrs}})
+    return out
+
+
+def _scrub(value: Any, prefixes: tuple[str, ...]) -> Any:
+    """``value`` with the server's upload folder taken out of every string."""
+    if isinstance(value, str):
+        for p in prefixes:
+            value = value.replace(p, "")
+        return value
+    if isinstance(value, list):
+        return [_scrub(v, prefixes) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, prefixes) for k, v in value.items()}
+    return value
+
+
+def layer_report(report, *, shown: int = SHOWN_ROWS) -> dict[str, Any]:
+    """An :class:`~gis.io.layer_import.ImportReport` for the page: the lists cut at ``shown``."""
+    out = report.to_dict()
+    spec = LAYERS[report.layer]
+    out["fields"] = {h: {"name": n, "label": spec.field(n).label}
+                     for h, n in report.mapping.items()}
+    for key in ("rejected", "repaired"):
+        out[f"{key}_total"] = len(out[key])
+        out[key] = out[key][:shown]
+    return out
+
+
+def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, logger,
+            preview_limit: int) -> None:
+    """Check or import ``path`` for ``job`` (in its thread), then delete the upload.
+
+    The job's ``state`` changes last, once its report, preview and counts are final and the
+    upload is gone, so a poller that sees ``done`` or ``failed`` sees everything.
+    """
+    from gis.io.coords import CoordinateError
+    from gis.io.layer_import import LayerImportError, import_file
+    from gis.io.network_import import NetworkImportError, import_network
+    from gis.io.readers import ReadError
+
+    prefixes = (f"/vsizip/{job.folder.resolve()}/", f"{job.folder.resolve()}/",
+                f"{job.folder}/")
+    rejected_rows: set[int] = set()
+    state = "failed"
+    try:
+        job.phase = "counting"
+        job.total = count_rows(path, sheet=options.sheet)
+        if job.dry_run:
+            job.phase = "preview"
+            try:
+                job.preview = preview_features(path, crs=options.crs, coords=options.coords,
+                                               sheet=options.sheet, limit=preview_limit)
+            except (ReadError, CoordinateError, StopIteration, ValueError):
+                job.preview = None  # the import says what is wrong with the file
+
+        def progress(read: int) -> None:
+            job.read = read
+            if job.total is not None and read >= job.total:
+                job.phase = "checking"
+
+        job.phase = "reading"
+        with connection(url) as conn:
+            if options.layer == "network":
+                result = import_network(conn, path, crs=options.crs, dry_run=job.dry_run)
+                job.read = int(result.get("lines", 0))
+                job.report = {"layer": "network", "source": job.source, "dry_run": job.dry_run,
+                              "read": job.read, "network": result}
+            else:
+                report = import_file(conn, options.layer, path, crs=options.crs,
+                                     coords=options.coords, sheet=options.sheet,
+                                     dry_run=job.dry_run, user="web import", progress=progress,
+                                     batch_size=batch_size(job.total))
+                job.read = report.read
+                rejected_rows = {e.row for e in report.rejected if e.row is not None}
+                job.report = _scrub(layer_report(report), prefixes)
+            job.phase = "committing"
+        state = "done"
+        job.total = job.read
+    except LayerImportError as exc:
+        report = exc.report
+        if report is not None:
+            rejected_rows = {e.row for e in report.rejected if e.row is not None}
+            job.read = max(job.read, report.read)
+            job.report = _scrub(layer_report(report), prefixes)
+        job.error = _scrub(str(exc), prefixes)
+        job.error_kind = "rejected" if report is not None and report.rejected else "unreadable"
+    except (NetworkImportError, ReadError, CoordinateError) as exc:
+        job.error, job.error_kind = _scrub(str(exc), prefixes), "unreadable"
+    except Exception:
+        logger.exception("import job %s (%s, %s) failed", job.id, job.layer, job.source)
+        job.error = ("internal error: the import stopped and nothing was written (see the "
+                     "server log)")
+        job.error_kind = "internal"
+    finally:
+        shutil.rmtree(job.folder, ignore_errors=True)
+        if job.preview is not None:
+            rows = {f["properties"]["row"] for f in job.preview["features"]}
+            job.preview["rejected_rows"] = sorted(rows & rejected_rows)
+        job.finished = time.time()
+        job.phase = state
+        job.state = state
