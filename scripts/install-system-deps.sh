@@ -2,6 +2,7 @@
 # Installs the Debian packages gridmap needs, only those that are missing.
 #   scripts/install-system-deps.sh            PostgreSQL, PostGIS 3, pgRouting, python3-venv
 #   scripts/install-system-deps.sh --browser  Chromium and CJK fonts for the browser tests
+#   scripts/install-system-deps.sh --office   LibreOffice Calc and poppler (render-ledger.sh)
 # Works as root or as a user with sudo; never prompts (CI has no stdin).
 set -euo pipefail
 
@@ -28,6 +29,15 @@ if [ "${1:-}" = "--browser" ]; then
     missing=()
     installed chromium || missing+=(chromium)
     installed fonts-noto-cjk || missing+=(fonts-noto-cjk)
+    apt_install "${missing[@]}"
+    exit 0
+fi
+
+if [ "${1:-}" = "--office" ]; then
+    missing=()
+    for p in libreoffice-calc poppler-utils fonts-noto-cjk; do
+        installed "$p" || missing+=("$p")
+    done
     apt_install "${missing[@]}"
     exit 0
 fi

@@ -212,6 +212,12 @@ def add_sheet(book: Workbook, name: str, headers: Sequence[str], rows: Iterable[
     for col, width in enumerate(widths or _fitted(headers, rows), start=1):
         sheet.column_dimensions[get_column_letter(col)].width = width
     sheet.freeze_panes = f"A{first + 1}"
+    # printed as a ledger: landscape, all columns on the page width, the header on every page
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = 9  # A4
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{first}:{first}"
     if title:
         cell = WriteOnlyCell(sheet, value=title)
         cell.font = _TITLE_FONT
