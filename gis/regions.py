@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-__all__ = ["SUBREGIONS_SQL", "RegionNotFoundError", "region_header"]
+__all__ = ["SUBREGIONS_SQL", "RegionNotFoundError", "region_header", "single_district"]
 
 # `sub` = the region %(region)s and all its descendants; every region when %(region)s is NULL.
 # Prefix a query with it and filter with `code IN (SELECT code FROM sub)`.
@@ -47,3 +47,17 @@ def region_header(conn: psycopg2.extensions.connection, region: str | None) -> d
             if row is None:
                 raise RegionNotFoundError(f"region {region} is not in the regions table")
     return {"code": row[0], "name": row[1], "level": row[2]}
+
+
+def single_district(conn: psycopg2.extensions.connection) -> str | None:
+    """The code of the database's district when it holds exactly one, else None.
+
+    Examples
+    --------
+    >>> single_district(conn)  # the demo database  # doctest: +SKIP
+    '530103000000'
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT code FROM regions WHERE level = 'district' ORDER BY code LIMIT 2")
+        rows = cur.fetchall()
+    return rows[0][0].strip() if len(rows) == 1 else None

@@ -3,13 +3,16 @@
 The file's buildings appear on the map as soon as the check has read them, the progress bar
 runs to 100 %, the counts and the column mapping show, and "导入" (enabled by a check without
 rejected rows) writes them. A second file with a bad row is drawn with that row in red, lists
-it, and cannot be imported. Screenshots: ``test-artifacts/import.png`` and
-``test-artifacts/import-rejected.png``.
+it, and cannot be imported. An OpenStreetMap extract is checked (its buildings drawn, its
+counts listed) and imported into the district offered. Screenshots:
+``test-artifacts/import.png``, ``test-artifacts/import-rejected.png`` and
+``test-artifacts/import-osm.png``.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from browser import ARTIFACTS, live_server, open_tracked
@@ -20,6 +23,7 @@ from shapely.geometry import box, mapping
 pytestmark = pytest.mark.browser
 
 IN_TAOYUAN = (102.70252, 25.04766)
+HELSINKI = Path(__file__).parent / "data" / "osm" / "helsinki.osm.pbf"
 READY = ("window.gmImport !== undefined"
          " && document.querySelector('.leaflet-control-layers') !== null")
 # every state the progress bar and the status line went through: [aria-valuenow, width, text]
@@ -176,4 +180,66 @@ def test_errors_are_shown_in_the_page_language(chromium, live_url, tmp_path):
                            ".includes('不支持的文件类型')", timeout=30_000)
     assert "is-invalid" in page.get_attribute("#gm-file", "class")
     assert page.is_enabled("#gm-check") and page.is_disabled("#gm-import")
+    assert errors == [] and failures == []
+
+
+def test_openstreetmap_extract_is_checked_on_the_map_then_imported(chromium, live_url,
+                                                                   browser_demo_url):
+    opened = open_tracked(chromium, f"{live_url}/import", READY)
+    page, failures, errors = opened["page"], opened["failures"], opened["errors"]
+    assert page.is_hidden("#gm-field-district")
+    assert page.is_visible("#gm-field-mapping") and page.is_visible("#gm-field-encoding")
+    # OSM takes the file and the district alone; the district is the database's one
+    page.select_option("#gm-layer", "osm")
+    assert page.is_visible("#gm-field-district")
+    assert page.input_value("#gm-district") == "530103000000"
+    for name in ("crs", "coords", "sheet", "encoding", "mapping"):
+        assert page.is_hidden(f"#gm-field-{name}"), name
+    assert "步行路网被替换" in page.inner_text("#gm-layer-help")
+    assert page.get_attribute("#gm-file", "accept") == ".pbf,.osm"
+    assert "OpenStreetMap 提取文件（.osm 或 .osm.pbf）" in page.inner_text("#gm-file-hint")
+    page.set_input_files("#gm-file", str(HELSINKI))
+
+    # a district code that is none is said before the extract is uploaded
+    page.fill("#gm-district", "5301")
+    page.click("#gm-check")
+    assert "区县代码须为 12 位" in page.inner_text("#gm-import-error")
+    assert "is-invalid" in page.get_attribute("#gm-district", "class")
+    assert page.evaluate("window.gmImport.job") is None
+
+    page.fill("#gm-district", "530103000000")
+    page.click("#gm-check")
+    page.wait_for_function(IDLE, timeout=120_000)
+    job = page.evaluate("window.gmImport.last")
+    assert job["state"] == "done" and job["report"]["osm"]["buildings"] == 482
+    # the extract's buildings on the map, the counts and notes in the report
+    assert page.locator("path.gm-preview").count() == 482
+    assert "全部 482 个要素" in page.inner_text("#gm-preview-note")
+    counts = page.inner_text("#gm-counts")
+    for label in ("楼栋", "住宅楼", "步行道", "路段", "服务中心", "街道 新建/保留",
+                  "社区 新建/保留"):
+        assert label in counts, label
+    assert page.inner_text("#gm-counts > div:nth-child(1) b") == "482"
+    assert page.inner_text("#gm-counts > div:nth-child(7) b") == "3,695"
+    assert page.inner_text("#gm-counts > div:nth-child(8) b") == "1 / 0"
+    notes = page.inner_text("#gm-notes")
+    assert "区县 530103000000（" in notes and "households estimated" in notes
+    assert "检查完成：482 栋楼" in page.inner_text("#gm-import-status")
+    assert "检查通过" in page.inner_text("#gm-verdict")
+    (before,), = rows(browser_demo_url, "SELECT count(*) FROM buildings WHERE code LIKE 'osm:%%'")
+    assert before == 0
+
+    page.click("#gm-import")
+    page.wait_for_selector("#gm-imported", timeout=120_000)
+    page.wait_for_function(IDLE, timeout=60_000)
+    assert "已导入 OpenStreetMap：楼栋新增 482，更新 0，未变 0" in page.inner_text("#gm-imported")
+    assert "导入完成：482 栋楼" in page.inner_text("#gm-import-status")
+    (after,), = rows(browser_demo_url, "SELECT count(*) FROM buildings WHERE code LIKE 'osm:%%'")
+    assert after == 482
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "import-osm.png"))
+    # back to a layer of the schema: its options again, no district
+    page.select_option("#gm-layer", "buildings")
+    assert page.is_hidden("#gm-field-district") and page.is_visible("#gm-field-mapping")
+    assert "GeoJSON" in page.inner_text("#gm-file-hint")
     assert errors == [] and failures == []

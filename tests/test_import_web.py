@@ -24,6 +24,8 @@ from helpers import URL_RE, app_for, rows
 from shapely.geometry import LineString, box, mapping
 
 TAOYUAN, LINGGUANG = "530103002001", "530103002002"
+DISTRICT = "530103000000"  # 盘龙区, the demo's one district
+HELSINKI = Path(__file__).parent / "data" / "osm" / "helsinki.osm.pbf"  # see its README
 # points inside the two communities (ST_PointOnSurface of the demo's boundaries)
 IN_TAOYUAN = (102.70252, 25.04766)
 IN_LINGGUANG = (102.70821, 25.04727)
@@ -61,13 +63,16 @@ def csv_bytes(header: list[str], body: list[list]) -> bytes:
 
 
 def start(client, layer: str | None, files: list[tuple[bytes, str]], *,
-          dry_run: bool | str = True, **fields):
-    """POST the form; ``dry_run`` True or False, or the text to send."""
+          dry_run: bool | str = True, mapping: tuple[bytes, str] | None = None, **fields):
+    """POST the form; ``dry_run`` True or False, or the text to send; ``mapping`` a column
+    mapping file as ``(content, name)``."""
     sent = ("1" if dry_run else "0") if isinstance(dry_run, bool) else dry_run
     data = {"dry_run": sent, **fields}
     if layer is not None:
         data["layer"] = layer
     data["files"] = [(io.BytesIO(content), name) for content, name in files]
+    if mapping is not None:
+        data["mapping"] = (io.BytesIO(mapping[0]), mapping[1])
     return client.post("/api/import", data=data, content_type="multipart/form-data")
 
 
@@ -103,8 +108,11 @@ def test_page_has_the_form_the_map_and_local_assets_only(client):
     page = response.get_data(as_text=True)
     for text in ("导入数据", "检查", "导入", "图层", "坐标系 EPSG（可选）", "GCJ-02（高德、腾讯）",
                  "BD-09（百度）", "工作表 / 图层（可选）", "楼栋", "党群服务中心", "行政区划",
-                 "三张清单", "步行路网", "文件预览", "被拒绝的行", "gridmap import osm FILE"):
+                 "三张清单", "步行路网", "文件预览", "被拒绝的行", "OpenStreetMap (.osm/.osm.pbf)",
+                 "区县代码", "列映射文件（可选）", "属性编码", "自动（.cpg 或检测）", "GB18030"):
         assert text in page, text
+    # the district code is offered: the demo database has one district
+    assert re.search(r'<input [^>]*name="district" [^>]*value="530103000000"', page)
     # the navigation has the page, marked as the one shown
     assert re.search(r'<a class="active" aria-current="page" href="/import" '
                      r'id="gm-nav-import">导入</a>', page)
@@ -120,7 +128,8 @@ def test_page_has_the_form_the_map_and_local_assets_only(client):
 
 def test_page_in_english(client):
     page = client.get("/import?lang=en").get_data(as_text=True)
-    for text in ("Import data", "Check", "Buildings", "Walking network", "GCJ-02 (Gaode, Tencent)"):
+    for text in ("Import data", "Check", "Buildings", "Walking network", "GCJ-02 (Gaode, Tencent)",
+                 "District code", "Column mapping file (optional)", "Attribute encoding"):
         assert html.escape(text) in page, text
 
 
@@ -240,15 +249,18 @@ def test_xlsx_of_buildings(client, import_url, upload_dir):
     assert list(upload_dir.iterdir()) == []
 
 
-def shapefile(folder: Path, n: int = 4) -> dict[str, bytes]:
-    """A shapefile of ``n`` buildings in 桃源社区, in CGCS2000 Gauss-Krüger metres."""
+def shapefile(folder: Path, n: int = 4, *, prefix: str = "WEB-S", encoding: str = "utf-8",
+              dy: float = 0.0) -> dict[str, bytes]:
+    """A shapefile of ``n`` buildings in 桃源社区, in CGCS2000 Gauss-Krüger metres, its text
+    in ``encoding`` (which its .cpg names); ``dy`` moves it north (degrees)."""
     x, y = IN_TAOYUAN
+    y += dy
     frame = gpd.GeoDataFrame(
-        {"code": [f"WEB-S{i}" for i in range(n)], "name": [f"测绘{i}号楼" for i in range(n)],
+        {"code": [f"{prefix}{i}" for i in range(n)], "name": [f"测绘{i}号楼" for i in range(n)],
          "households": [30] * n, "residents": [80] * n},
         geometry=[box(x - 0.0008 + i * 0.0002, y - 0.0006, x - 0.00065 + i * 0.0002,
                       y - 0.00048) for i in range(n)], crs=4326).to_crs(CGCS2000_GK_102E)
-    frame.to_file(folder / "测绘楼栋.shp", encoding="utf-8")
+    frame.to_file(folder / "测绘楼栋.shp", encoding=encoding)
     return {p.suffix: p.read_bytes() for p in folder.iterdir()}
 
 
@@ -314,6 +326,131 @@ def test_a_broken_footprint_is_repaired_and_reported(client, import_url):
     assert report["repaired_total"] == 1
 
 
+def test_a_column_mapping_file_names_headers_the_importer_does_not_know(client, import_url,
+                                                                        upload_dir):
+    x, y = IN_TAOYUAN
+    footprints = [box(x + i * 0.0003, y + 0.0004, x + i * 0.0003 + 0.0002, y + 0.00055)
+                  for i in range(2)]
+    data = csv_bytes(["楼号", "楼栋名称", "户数", "常住人口", "WKT"],
+                     [[f"WEB-M{i + 1}", f"映射{i + 1}号楼", 20, 50, f.wkt]
+                      for i, f in enumerate(footprints)])
+    # without a mapping 楼号 means nothing to the importer
+    plain = run(client, "buildings", [(data, "楼号.csv")])
+    assert plain["state"] == "done", plain["error"]
+    assert plain["report"]["ignored_columns"] == ["楼号"]
+
+    mapping = ("楼号,code\n".encode(), "列映射.csv")
+    done = run(client, "buildings", [(data, "楼号.csv")], mapping=mapping, dry_run=False)
+    assert done["state"] == "done", done["error"]
+    assert done["report"]["fields"]["楼号"] == {"name": "code", "label": "楼栋编码"}
+    assert (done["report"]["inserted"], done["report"]["ignored_columns"]) == (2, [])
+    assert rows(import_url, "SELECT code, name, households, residents, community_code"
+                            " FROM buildings WHERE code LIKE 'WEB-M%%' ORDER BY code") == [
+        ("WEB-M1", "映射1号楼", 20, 50, TAOYUAN), ("WEB-M2", "映射2号楼", 20, 50, TAOYUAN)]
+    # the same as JSON: the rows are there already
+    as_json = (json.dumps({"楼号": "code"}, ensure_ascii=False).encode(), "列映射.json")
+    again = run(client, "buildings", [(data, "楼号.csv")], mapping=as_json)
+    assert (again["report"]["unchanged"], again["report"]["inserted"]) == (2, 0)
+    assert list(upload_dir.iterdir()) == []
+
+    # a mapping to a field the layer has not: the job fails with the schema's message
+    before = checksum(import_url, "buildings")
+    bad = run(client, "buildings", [(data, "楼号.csv")], dry_run=False,
+              mapping=("楼号,楼号码\n".encode(), "列映射.csv"))
+    assert bad["state"] == "failed" and bad["error_kind"] == "unreadable"
+    assert "mapping '楼号' → '楼号码': layer buildings has no field '楼号码'" in bad["error"]
+    # a file that is no mapping at all is refused before any job, naming the line
+    response = start(client, "buildings", [(data, "楼号.csv")],
+                     mapping=("楼号\n".encode(), "列映射.csv"))
+    assert response.status_code == 400
+    body = response.get_json()
+    assert (body["code"], body["field"]) == ("mapping", "mapping")
+    assert body["error"] == "列映射.csv: line 1 is not 'header,field'"
+    assert checksum(import_url, "buildings") == before
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_encoding_override_reads_a_gbk_shapefile_whose_cpg_says_utf8(client, import_url,
+                                                                     tmp_path, upload_dir):
+    parts = shapefile(tmp_path, 3, prefix="WEB-E", encoding="GBK", dy=0.0012)
+    assert parts[".cpg"].strip() in (b"GBK", b"CP936")
+    parts[".cpg"] = b"UTF-8"  # wrong: the names are GBK bytes
+    files = [(content, f"测绘楼栋{suffix}") for suffix, content in parts.items()]
+    before = checksum(import_url, "buildings")
+
+    wrong = run(client, "buildings", files, dry_run=False)
+    assert wrong["state"] == "failed" and wrong["error_kind"] == "unreadable"
+    assert wrong["error"].startswith("测绘楼栋.shp: cannot be read")
+    assert "give it (e.g. GBK)" in wrong["error"]
+    assert checksum(import_url, "buildings") == before
+
+    check = run(client, "buildings", files, encoding="GBK")
+    assert check["state"] == "done", check["error"]
+    assert ["name", "测绘0号楼"] in check["preview"]["features"][0]["properties"]["attrs"]
+    done = run(client, "buildings", files, encoding="GBK", dry_run=False)
+    assert done["state"] == "done", done["error"]
+    assert rows(import_url, "SELECT code, name FROM buildings WHERE code LIKE 'WEB-E%%'"
+                            " ORDER BY code") == [(f"WEB-E{i}", f"测绘{i}号楼") for i in range(3)]
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_openstreetmap_extract_is_checked_then_imported(database_factory, tmp_path):
+    url = database_factory("importosm")
+    client = app_for(url, IMPORT_DIR=str(tmp_path), IMPORT_PREVIEW_FEATURES=400).test_client()
+    district_input = r'<input [^>]*name="district" [^>]*value="{}"'
+    # an empty database has no district to offer
+    assert re.search(district_input.format(""), client.get("/import").get_data(as_text=True))
+    data = HELSINKI.read_bytes()
+    bad = start(client, "osm", [(data, HELSINKI.name)], district="530103")
+    assert bad.status_code == 400
+    assert (bad.get_json()["code"], bad.get_json()["field"]) == ("district", "district")
+    broken = run(client, "osm", [(b"not an extract", "坏的.osm.pbf")], district=DISTRICT)
+    assert broken["state"] == "failed" and broken["error_kind"] == "unreadable"
+    assert broken["error"].startswith("坏的.osm.pbf: cannot be read as an OSM extract")
+    assert str(tmp_path) not in broken["error"]
+
+    check = run(client, "osm", [(data, HELSINKI.name)], district=DISTRICT)
+    assert check["state"] == "done", check["error"]
+    osm = check["report"]["osm"]
+    # the counts tests/data/osm/README.md gives for the extract
+    assert {k: osm[k] for k in ("buildings", "residential", "households", "residents", "walkways",
+                                "nodes", "edges", "centres", "streets_created", "streets_kept",
+                                "communities_created", "communities_kept",
+                                "buildings_inserted", "buildings_outside")} == {
+        "buildings": 482, "residential": 29, "households": 841, "residents": 2203,
+        "walkways": 2246, "nodes": 2468, "edges": 3695, "centres": 6, "streets_created": 1,
+        "streets_kept": 0, "communities_created": 1, "communities_kept": 0,
+        "buildings_inserted": 482, "buildings_outside": 0}
+    assert (osm["district"], osm["dry_run"], check["read"]) == (DISTRICT, True, 482)
+    assert any("households estimated" in n for n in osm["notes"])
+    # the preview: the extract's first buildings, in Helsinki
+    preview = check["preview"]
+    assert (len(preview["features"]), preview["truncated"], preview["rows"]) == (400, True, 482)
+    first = preview["features"][0]
+    assert first["properties"]["row"] == 1
+    assert first["properties"]["attrs"][0][0] == "code"
+    assert first["properties"]["attrs"][0][1].startswith("osm:")
+    lon, lat = first["geometry"]["coordinates"][0][0][:2] if first["geometry"]["type"] == \
+        "Polygon" else first["geometry"]["coordinates"][0][0][0][:2]
+    assert 24.93 < lon < 24.96 and 60.16 < lat < 60.18
+    assert rows(url, "SELECT (SELECT count(*) FROM regions), (SELECT count(*) FROM buildings)")\
+        == [(0, 0)]
+    assert list(tmp_path.iterdir()) == []
+
+    done = run(client, "osm", [(data, HELSINKI.name)], district=DISTRICT, dry_run=False)
+    assert done["state"] == "done", done["error"]
+    assert done["preview"] is None
+    assert {k: done["report"]["osm"][k] for k in osm if k != "dry_run"} == \
+        {k: osm[k] for k in osm if k != "dry_run"}
+    assert rows(url, "SELECT count(*), count(*) FILTER (WHERE code LIKE 'osm:%%'),"
+                     " sum(households) FROM buildings") == [(482, 482, 841)]
+    assert rows(url, "SELECT count(*) FROM walk_edges") == [(3695,)]
+    assert list(tmp_path.iterdir()) == []
+    # the district is there now: the page offers it
+    assert re.search(district_input.format(DISTRICT),
+                     client.get("/import").get_data(as_text=True))
+
+
 def test_upload_folders_left_by_a_stopped_server_are_removed(import_url, tmp_path):
     old, recent = tmp_path / "old-job", tmp_path / "recent-job"
     for folder in (old, recent):
@@ -335,11 +472,29 @@ def test_upload_folders_left_by_a_stopped_server_are_removed(import_url, tmp_pat
     ("buildings", [(b"x", "a.shp"), (b"x", "b.dbf"), (b"x", "a.shx")], {}, "file_set", "files"),
     ("buildings", [(b"x", "a.csv"), (b"x", "b.csv")], {}, "file_set", "files"),
     ("buildings", [(b"x", "kunming.osm.pbf")], {}, "osm", "files"),
+    ("centers", [(b"x", "kunming.osm")], {}, "osm", "files"),
+    ("osm", [(b"x", "kunming.osm.pbf")], {}, "district_missing", "district"),
+    ("osm", [(b"x", "kunming.osm.pbf")], {"district": "530103"}, "district", "district"),
+    ("osm", [(b"x", "kunming.osm.pbf")], {"district": "530100000000"}, "district", "district"),
+    ("osm", [(b"x", "kunming.osm.pbf")], {"district": "530103002001"}, "district", "district"),
+    ("osm", [(b"x", "a.geojson")], {"district": DISTRICT}, "osm_file", "files"),
+    ("osm", [(b"x", "a.osm"), (b"x", "b.osm")], {"district": DISTRICT}, "osm_file", "files"),
+    ("osm", [(b"x", "a.osm")], {"district": DISTRICT, "crs": "4326"}, "osm_options", "crs"),
+    ("osm", [(b"x", "a.osm")], {"district": DISTRICT, "coords": "gcj02"}, "osm_options",
+     "coords"),
+    ("osm", [(b"x", "a.osm")], {"district": DISTRICT, "mapping": (b"a,code", "m.csv")},
+     "osm_options", "mapping"),
+    ("centers", [(b"a,b\n1,2\n", "a.csv")], {"encoding": "latin-1"}, "encoding", "encoding"),
+    ("centers", [(b"a,b\n1,2\n", "a.csv")], {"mapping": (b"a,code", "m.txt")}, "mapping_type",
+     "mapping"),
+    ("centers", [(b"a,b\n1,2\n", "a.csv")], {"mapping": (b"{1: 2}", "m.json")}, "mapping",
+     "mapping"),
     ("centers", [(b"a,b\n1,2\n", "a.csv")], {"crs": "北京54"}, "crs", "crs"),
     ("centers", [(b"a,b\n1,2\n", "a.csv")], {"crs": "999999"}, "crs", "crs"),
     ("centers", [(b"a,b\n1,2\n", "a.csv")], {"coords": "mars"}, "coords", "coords"),
     ("centers", [(b"a,b\n1,2\n", "a.csv")], {"dry_run": "maybe"}, "dry_run", "dry_run"),
     ("network", [(b"{}", "a.geojson")], {"coords": "gcj02"}, "network_options", "coords"),
+    ("network", [(b"{}", "a.geojson")], {"encoding": "GBK"}, "network_options", "encoding"),
 ])
 def test_bad_requests_get_400_with_the_reason(client, import_url, upload_dir, layer, files,
                                               fields, code, field):

@@ -432,7 +432,36 @@ LABELS: dict[str, dict[str, str]] = {
         "import.geometry_none": "无（表格即可）",
         "import.geometry_optional": "（可选）",
         "import.network_warning": "导入步行路网会替换现有路网，并清除已算的可达性结果。",
-        "import.osm_cli": "OpenStreetMap 数据（.osm.pbf）请用命令行导入：gridmap import osm FILE",
+        "import.osm_warning": "导入到所填区县：缺少的街道、社区按 OSM 行政边界新建"
+                              "（没有边界时按楼栋范围新建一个）；住宅楼的户数、人口按"
+                              "占地面积 × 层数估算；步行路网被替换，已算的可达性结果"
+                              "随之清除。",
+        "import.geometry_osm": "楼栋（面）、步行道（线）、行政边界、服务中心",
+        "import.file_hint_osm": "OpenStreetMap 提取文件（.osm 或 .osm.pbf）；最大 {mb} MB",
+        "import.district": "区县代码",
+        "import.district_placeholder": "12 位，如 530103000000",
+        "import.mapping_file": "列映射文件（可选）",
+        "import.mapping_hint": "用于无法识别的列名：JSON {\"文件列名\": \"字段\"}，"
+                               "或 CSV 每行“列名,字段”",
+        "import.encoding": "属性编码",
+        "import.encoding_auto": "自动（.cpg 或检测）",
+        "import.osm_running": "处理行政区划、楼栋、服务中心和步行路网…",
+        "import.done_osm_check": "检查完成：{read} 栋楼，用时 {s} s",
+        "import.done_osm_import": "导入完成：{read} 栋楼，用时 {s} s",
+        "import.osm_buildings": "楼栋",
+        "import.osm_residential": "住宅楼",
+        "import.osm_households": "估算户数",
+        "import.osm_residents": "估算人口",
+        "import.osm_centres": "服务中心",
+        "import.osm_walkways": "步行道",
+        "import.osm_edges": "路段",
+        "import.osm_streets": "街道 新建/保留",
+        "import.osm_communities": "社区 新建/保留",
+        "import.osm_written": "楼栋 新增/更新/未变",
+        "import.osm_district": "区县 {code}（{name}）",
+        "import.osm_outside": "{n} 栋楼不在该区县的任何社区内",
+        "import.imported_osm": "已导入 OpenStreetMap：楼栋新增 {inserted}，更新 {updated}，"
+                               "未变 {unchanged}；步行路网 {edges} 条路段。",
         "import.check": "检查",
         "import.import": "导入",
         "import.uploading": "上传中 {pct}",
@@ -489,6 +518,7 @@ LABELS: dict[str, dict[str, str]] = {
         "import.net_length": "总长（km）",
         "import.net_largest": "最大连通分量占比",
         "import.layer_network": "步行路网",
+        "import.layer_osm": "OpenStreetMap (.osm/.osm.pbf)",
         "import.err_layer_missing": "请选择图层。",
         "import.err_layer_unknown": "未知的图层。",
         "import.err_file_missing": "请选择要导入的文件。",
@@ -498,12 +528,23 @@ LABELS: dict[str, dict[str, str]] = {
         "import.err_file_set": "多个文件只能组成一个 Shapefile："
                                "一个 .shp 及同名的 .dbf、.shx、.prj、.cpg。",
         "import.err_shp_parts": "Shapefile 还需要同名的 .dbf 和 .shx 文件（或上传 .zip 压缩包）。",
-        "import.err_osm": "OpenStreetMap 数据请用命令行导入：gridmap import osm FILE",
+        "import.err_osm": "OpenStreetMap 数据请选择图层“OpenStreetMap (.osm/.osm.pbf)”"
+                          "并填写区县代码。",
+        "import.err_osm_file": "OpenStreetMap 图层需要一个 .osm 或 .osm.pbf 文件。",
+        "import.err_osm_options": "OpenStreetMap 数据只需文件和区县代码：坐标系、坐标类型、"
+                                  "工作表、列映射和编码不适用。",
+        "import.err_district_missing": "请填写区县代码。",
+        "import.err_district": "区县代码须为 12 位：6 位区县代码加 000000，如 530103000000。",
+        "import.err_mapping_type": "列映射文件须为 .json 或 .csv 文件。",
+        "import.err_mapping": "列映射文件无法读取：须为 JSON {\"列名\": \"字段\"}，"
+                              "或 CSV 每行“列名,字段”。",
+        "import.err_encoding": "编码须为 UTF-8、GBK 或 GB18030。",
         "import.err_crs": "坐标系须为 EPSG 代码，如 4326、4547。",
         "import.err_coords": "坐标类型须为 WGS84、GCJ-02 或 BD-09。",
         "import.err_sheet": "工作表名称过长。",
         "import.err_dry_run": "dry_run 须为 1 或 0。",
-        "import.err_network_options": "步行路网只需线文件及其坐标系：坐标类型和工作表不适用。",
+        "import.err_network_options": "步行路网只需线文件及其坐标系：坐标类型、工作表、列映射和"
+                                      "编码不适用。",
         "import.err_too_large": "文件超过 {mb} MB 的上限。",
         "import.err_busy": "其他导入正在进行，请稍后再试。",
         "import.err_save": "服务器无法保存上传的文件。",
@@ -970,8 +1011,37 @@ LABELS: dict[str, dict[str, str]] = {
         "import.geometry_optional": " (optional)",
         "import.network_warning": "Importing a walking network replaces the stored one and drops "
                                   "the access results computed on it.",
-        "import.osm_cli": "OpenStreetMap extracts (.osm.pbf) are imported on the command line: "
-                          "gridmap import osm FILE",
+        "import.osm_warning": "Imported into the district given: missing streets and communities "
+                              "are made from the extract's administrative boundaries (one round "
+                              "the buildings without any); households and residents of "
+                              "residential buildings are estimated from footprint × levels; the "
+                              "walking network is replaced and its access results dropped.",
+        "import.geometry_osm": "buildings (polygons), walkways (lines), boundaries, centres",
+        "import.file_hint_osm": "An OpenStreetMap extract (.osm or .osm.pbf); at most {mb} MB",
+        "import.district": "District code",
+        "import.district_placeholder": "12 digits, e.g. 530103000000",
+        "import.mapping_file": "Column mapping file (optional)",
+        "import.mapping_hint": "For headers not recognised: JSON {\"file header\": \"field\"} or "
+                               "CSV lines \"header,field\"",
+        "import.encoding": "Attribute encoding",
+        "import.encoding_auto": "Automatic (.cpg or detected)",
+        "import.osm_running": "Processing regions, buildings, centres and the walking network…",
+        "import.done_osm_check": "Checked: {read} buildings in {s} s",
+        "import.done_osm_import": "Imported: {read} buildings in {s} s",
+        "import.osm_buildings": "Buildings",
+        "import.osm_residential": "Residential",
+        "import.osm_households": "Households (est.)",
+        "import.osm_residents": "Residents (est.)",
+        "import.osm_centres": "Centres",
+        "import.osm_walkways": "Walkways",
+        "import.osm_edges": "Edges",
+        "import.osm_streets": "Streets new/kept",
+        "import.osm_communities": "Communities new/kept",
+        "import.osm_written": "Buildings new/upd./same",
+        "import.osm_district": "District {code} ({name})",
+        "import.osm_outside": "{n} buildings are in no community of the district",
+        "import.imported_osm": "OpenStreetMap imported: buildings {inserted} new, {updated} "
+                               "updated, {unchanged} unchanged; walking network of {edges} edges.",
         "import.check": "Check",
         "import.import": "Import",
         "import.uploading": "Uploading {pct}",
@@ -1039,6 +1109,7 @@ LABELS: dict[str, dict[str, str]] = {
         "import.layer_staff": "Grid staff",
         "import.layer_ledger": "Three lists",
         "import.layer_network": "Walking network",
+        "import.layer_osm": "OpenStreetMap (.osm/.osm.pbf)",
         "import.err_layer_missing": "Choose a layer.",
         "import.err_layer_unknown": "Unknown layer.",
         "import.err_file_missing": "Choose a file to import.",
@@ -1048,14 +1119,26 @@ LABELS: dict[str, dict[str, str]] = {
         "import.err_file_set": "Several files can only make one shapefile: one .shp with its "
                                ".dbf, .shx, .prj and .cpg of the same name.",
         "import.err_shp_parts": "A shapefile needs its .dbf and .shx too (or upload it zipped).",
-        "import.err_osm": "OpenStreetMap extracts are imported on the command line: gridmap "
-                          "import osm FILE",
+        "import.err_osm": "For an OpenStreetMap extract choose the layer \"OpenStreetMap "
+                          "(.osm/.osm.pbf)\" and give the district code.",
+        "import.err_osm_file": "The OpenStreetMap layer takes one .osm or .osm.pbf file.",
+        "import.err_osm_options": "An OpenStreetMap extract takes the file and the district code "
+                                  "only: CRS, coordinates, sheet, mapping and encoding do not "
+                                  "apply.",
+        "import.err_district_missing": "Give the district code.",
+        "import.err_district": "The district code has 12 digits: the 6 of the district then "
+                               "000000, e.g. 530103000000.",
+        "import.err_mapping_type": "The column mapping must be a .json or .csv file.",
+        "import.err_mapping": "The column mapping cannot be read: it must be JSON {\"header\": "
+                              "\"field\"} or CSV lines \"header,field\".",
+        "import.err_encoding": "The encoding must be UTF-8, GBK or GB18030.",
         "import.err_crs": "The CRS must be an EPSG code such as 4326 or 4547.",
         "import.err_coords": "Coordinates must be WGS84, GCJ-02 or BD-09.",
         "import.err_sheet": "The sheet name is too long.",
         "import.err_dry_run": "dry_run must be 1 or 0.",
         "import.err_network_options": "A walking network takes a line file and its CRS only: "
-                                      "coordinates and sheet do not apply.",
+                                      "coordinates, sheet, mapping and encoding do not "
+                                      "apply.",
         "import.err_too_large": "The file is larger than the limit of {mb} MB.",
         "import.err_busy": "Other imports are running; try again shortly.",
         "import.err_save": "The server could not store the upload.",

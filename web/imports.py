@@ -3,18 +3,23 @@
 - ``GET /import`` — the form (layer, file, coordinate system, sheet), the map the file's features
   are previewed on and the panels the page script (``static/js/import.js``) fills.
 - ``POST /api/import`` — multipart: ``layer``, ``files`` (one GeoJSON, GeoPackage, zipped
-  Shapefile, CSV or XLSX file, or a ``.shp`` with its ``.dbf``/``.shx``/``.prj``/``.cpg``),
-  ``crs`` (EPSG code, optional), ``coords`` (``wgs84``, ``gcj02``, ``bd09``), ``sheet``
-  (optional) and ``dry_run`` (``1``: check only, the default; ``0``: import). Answers 202
-  ``{"job", "url"}``: the work runs in a background thread.
+  Shapefile, CSV or XLSX file, or a ``.shp`` with its ``.dbf``/``.shx``/``.prj``/``.cpg``;
+  for ``osm`` one ``.osm`` or ``.osm.pbf`` extract), ``crs`` (EPSG code, optional), ``coords``
+  (``wgs84``, ``gcj02``, ``bd09``), ``sheet`` (optional), ``mapping`` (optional: a ``.json``
+  or ``.csv`` column mapping file, :func:`gis.io.schema.load_mapping_file`), ``encoding``
+  (optional: ``UTF-8``, ``GBK`` or ``GB18030``, instead of the one detected), ``district``
+  (``osm`` only, required: the 12-digit district code) and ``dry_run`` (``1``: check only,
+  the default; ``0``: import). Answers 202 ``{"job", "url"}``: the work runs in a background
+  thread.
 - ``GET /api/import/jobs/<id>`` — ``{"job", "state": running|done|failed, "phase", "read",
   "total", "report", "error", "error_kind", "preview"}``; ``?preview=0`` leaves the preview
   (GeoJSON of the file's first features) out.
 
 The layers are those of :data:`gis.io.schema.LAYERS`, imported by
-:func:`gis.io.layer_import.import_file`, and ``network`` (the walking network,
-:func:`gis.io.network_import.import_network`, which replaces the stored one). OpenStreetMap
-extracts are left to the command line (``gridmap import osm FILE``).
+:func:`gis.io.layer_import.import_file`, ``network`` (the walking network,
+:func:`gis.io.network_import.import_network`, which replaces the stored one) and ``osm`` (an
+OpenStreetMap extract, :func:`gis.io.osm.import_osm`: regions, buildings, centres and the walking
+network of one district; its preview is the extract's buildings).
 
 An import is all or nothing: a file with a rejected row, or one that cannot be read, writes
 nothing. Uploaded files go to a folder of their own under ``IMPORT_DIR`` (default
@@ -25,6 +30,7 @@ nothing. Uploaded files go to a folder of their own under ``IMPORT_DIR`` (defaul
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -44,6 +50,7 @@ from gis import layers
 from gis.config import get_settings
 from gis.db.connection import connection
 from gis.io.schema import LAYERS
+from gis.regions import single_district
 from web.db import db
 from web.i18n import Labels, pick_lang
 from web.maps import (
@@ -63,8 +70,13 @@ __all__ = ["COORDS", "IMPORT_LAYERS", "ImportJob", "bp", "count_rows", "preview_
 bp = Blueprint("imports", __name__)
 
 # what the page offers, in the order a district loads its data
-IMPORT_LAYERS = (*LAYERS, "network")
+IMPORT_LAYERS = (*LAYERS, "network", "osm")
 COORDS = ("wgs84", "gcj02", "bd09")
+# attribute encodings the form offers instead of the one detected ("" = automatic)
+ENCODINGS = ("UTF-8", "GBK", "GB18030")
+MAPPING_SUFFIXES = (".json", ".csv")
+# a district: 6 digits (its last two not 00) then 000000, as gis.io.osm checks again
+DISTRICT_CODE = re.compile(r"^[0-9]{4}(?!00)[0-9]{2}0{6}$")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 # files that travel with a .shp (the .shp, .dbf and .shx are needed)
@@ -113,6 +125,10 @@ class Options:
     coords: str
     sheet: str | None
     dry_run: bool
+    encoding: str | None = None
+    district: str | None = None
+    # header → field, from the uploaded mapping file
+    mapping: dict[str, str] | None = None
 
 
 @dataclass
@@ -230,6 +246,7 @@ def layer_help() -> dict[str, dict[str, Any]]:
         }
     out["network"] = {"required": [], "geometry": "line", "geometry_required": True,
                       "fields": {}}
+    out["osm"] = {"required": [], "geometry": "osm", "geometry_required": True, "fields": {}}
     return out
 
 
@@ -278,6 +295,7 @@ def page():
     with db() as conn:
         summary = layers.region_summary(conn, region=None)
         communities = layers.communities(conn, region=None)
+        district = single_district(conn)
     m, layer_vars = build_import_map(
         communities, summary.get("bbox"), labels=labels, basemap=current_app.config["BASEMAP"],
         tianditu_key=current_app.config["TIANDITU_KEY"], asset_url=_asset_url)
@@ -294,16 +312,19 @@ def page():
         "layer_names": {name: layer_label(labels, name) for name in IMPORT_LAYERS},
         "preview_limit": current_app.config["IMPORT_PREVIEW_FEATURES"],
         "max_bytes": current_app.config["IMPORT_MAX_BYTES"],
+        "accept": {"files": ",".join(GIS_SUFFIXES + SHEET_SUFFIXES + (".shp",)
+                                     + SHAPEFILE_PARTS[:4]),
+                   "osm": ",".join(OSM_SUFFIXES)},
         "urls": {"start": url_for("imports.start"),
                  "job": url_for("imports.job", job_id="JOB"),
                  "map": link("views.index"), "coverage": link("views.coverage")},
     }
     return render_template(
         "import.html", map=render_parts(m), L=labels, lang=lang, link=link, region=None,
-        trail=[], state=state, import_layers=IMPORT_LAYERS, coords=COORDS,
-        layer_names=state["layer_names"],
+        trail=[], state=state, import_layers=IMPORT_LAYERS, coords=COORDS, encodings=ENCODINGS,
+        layer_names=state["layer_names"], district=district,
         max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
-        accept=",".join(GIS_SUFFIXES + SHEET_SUFFIXES + (".shp",) + SHAPEFILE_PARTS[:4]),
+        accept=state["accept"]["files"], mapping_accept=",".join(MAPPING_SUFFIXES),
         switch_url=url_for("imports.page", lang="en" if lang == "zh" else "zh"))
 
 
@@ -346,11 +367,55 @@ def _options() -> Options:
     dry = (form.get("dry_run") or "1").strip().lower()
     if dry not in ("1", "0", "true", "false"):
         raise RequestError("dry_run", "dry_run", f"dry_run must be 1 or 0, not {dry!r}")
-    if layer == "network" and (coords != "wgs84" or sheet):
-        raise RequestError("network_options", "coords" if coords != "wgs84" else "sheet",
-                           "the walking network takes a line file with its CRS: coords and "
-                           "sheet do not apply")
-    return Options(layer, crs, coords, sheet, dry in ("1", "true"))
+    encoding_text = (form.get("encoding") or "").strip()
+    encoding = None
+    if encoding_text and encoding_text.lower() != "auto":
+        encoding = next((e for e in ENCODINGS if e.lower() == encoding_text.lower()), None)
+        if encoding is None:
+            raise RequestError("encoding", "encoding", f"encoding must be one of "
+                                                       f"{', '.join(ENCODINGS)}, not "
+                                                       f"{encoding_text[:40]!r}")
+    mapping = _has_mapping()
+    given = [name for name, value in (("coords", coords != "wgs84"), ("sheet", sheet),
+                                      ("encoding", encoding), ("mapping", mapping)) if value]
+    if layer == "network" and given:
+        raise RequestError("network_options", given[0],
+                           "the walking network takes a line file with its CRS: coords, sheet, "
+                           "encoding and mapping do not apply")
+    district = None
+    if layer == "osm":
+        if crs is not None or given:
+            raise RequestError("osm_options", "crs" if crs is not None else given[0],
+                               "an OpenStreetMap extract takes the file and the district code "
+                               "only: crs, coords, sheet, encoding and mapping do not apply")
+        district = (form.get("district") or "").strip()
+        if not district:
+            raise RequestError("district_missing", "district",
+                               "district is required for osm: the 12-digit code of the "
+                               "district the extract fills (e.g. 530103000000)")
+        if not DISTRICT_CODE.match(district):
+            raise RequestError("district", "district",
+                               f"district must be the 12-digit code of a district (6 digits "
+                               f"then 000000, e.g. 530103000000), not {district[:40]!r}")
+    return Options(layer, crs, coords, sheet, dry in ("1", "true"), encoding, district)
+
+
+def _has_mapping() -> bool:
+    upload = request.files.get("mapping")
+    return bool(upload and upload.filename)
+
+
+def _check_mapping() -> tuple[str, Any] | None:
+    """The column mapping upload as ``(name to save, file)``, None without one."""
+    if not _has_mapping():
+        return None
+    upload = request.files["mapping"]
+    name = _safe_name(upload.filename)
+    if name is None or Path(name).suffix.lower() not in MAPPING_SUFFIXES:
+        raise RequestError("mapping_type", "mapping",
+                           "the column mapping must be a .json file ({\"header\": \"field\"}) "
+                           "or a .csv file of lines 'header,field'")
+    return name, upload
 
 
 def _safe_name(name: str | None) -> str | None:
@@ -362,7 +427,7 @@ def _safe_name(name: str | None) -> str | None:
     return base[-200:]
 
 
-def _check_files(uploads) -> list[tuple[str, Any]]:
+def _check_files(uploads, layer: str) -> list[tuple[str, Any]]:
     """The uploads as ``(name to save, file)``, the main file first; RequestError if unfit."""
     files = [(_safe_name(f.filename), f) for f in uploads if f and f.filename]
     if not files:
@@ -370,9 +435,14 @@ def _check_files(uploads) -> list[tuple[str, Any]]:
     if any(name is None for name, _ in files):
         raise RequestError("file_name", "files", "a file name is empty or hidden")
     suffixes = [Path(name).suffix.lower() for name, _ in files]
+    if layer == "osm":
+        if len(files) != 1 or suffixes[0] not in OSM_SUFFIXES:
+            raise RequestError("osm_file", "files", "the osm layer takes one OpenStreetMap "
+                                                    "extract: a .osm or .osm.pbf file")
+        return files
     if any(s in OSM_SUFFIXES for s in suffixes):
-        raise RequestError("osm", "files", "OpenStreetMap extracts are imported on the command "
-                                           "line: gridmap import osm FILE")
+        raise RequestError("osm", "files", "OpenStreetMap extracts are imported with the layer "
+                                           "osm (OpenStreetMap), which takes the district code")
     if len({name.lower() for name, _ in files}) < len(files):
         raise RequestError("file_set", "files", "the same file name is given twice")
     shp = [i for i, s in enumerate(suffixes) if s == ".shp"]
@@ -420,7 +490,8 @@ def start():
             raise RequestError("too_large", "files",
                                f"the upload is larger than {limit / 1024 / 1024:,.0f} MB",
                                413) from None
-        files = _check_files(uploads)
+        files = _check_files(uploads, options.layer)
+        mapping_upload = _check_mapping()
         if _registry().running() >= MAX_RUNNING:
             raise RequestError("busy", "files", "other imports are running; try again when "
                                                 "they are done", 429)
@@ -432,11 +503,23 @@ def start():
     try:
         for name, f in files:
             f.save(folder / name)
+        if mapping_upload is not None:
+            (folder / "mapping").mkdir()
+            mapping_upload[1].save(folder / "mapping" / mapping_upload[0])
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)
         current_app.logger.exception("saving an upload to %s failed", folder)
         return _bad(RequestError("save", "files", "the upload could not be stored on the "
                                                   "server", 500))
+    if mapping_upload is not None:
+        from gis.io.schema import SchemaError, load_mapping_file
+
+        try:
+            options.mapping = load_mapping_file(folder / "mapping" / mapping_upload[0])
+        except SchemaError as exc:
+            message = _scrub(str(exc), _folder_prefixes(folder))
+            shutil.rmtree(folder, ignore_errors=True)
+            return _bad(RequestError("mapping", "mapping", message))
     job = ImportJob(job_id, options.layer, options.dry_run, files[0][0], folder)
     _registry().add(job)
     app = current_app._get_current_object()
@@ -504,7 +587,7 @@ def _cell(value: Any) -> str:
 
 
 def preview_features(path: Path, *, crs: int | None, coords: str, sheet: str | None,
-                     limit: int) -> dict[str, Any]:
+                     limit: int, encoding: str | None = None) -> dict[str, Any]:
     """The file's first ``limit`` features as GeoJSON (EPSG:4326), for the page's map.
 
     Each feature's properties are its row number (``row``, as the report counts rows) and its
@@ -517,11 +600,33 @@ def preview_features(path: Path, *, crs: int | None, coords: str, sheet: str | N
     """
     from gis.io.readers import iter_tables
 
-    table = next(iter(iter_tables(path, batch_size=limit, crs=crs, coords=coords,
-                                  sheet=sheet)))
+    # one row more than shown tells whether the file has more
+    table = next(iter(iter_tables(path, batch_size=limit + 1, crs=crs, coords=coords,
+                                  sheet=sheet, encoding=encoding)))
+    return table_preview(table, limit=limit)
+
+
+def osm_preview(path: Path, *, limit: int) -> dict[str, Any]:
+    """The first ``limit`` buildings of an OpenStreetMap extract, as :func:`table_preview`.
+
+    Raises
+    ------
+    gis.io.osm.OsmImportError
+        When the extract cannot be read (the import reports the same).
+    """
+    from gis.io.osm import read_osm
+
+    return table_preview(read_osm(path).buildings, limit=limit)
+
+
+def table_preview(table, *, limit: int) -> dict[str, Any]:
+    """The first ``limit`` rows of a :class:`~gis.io.table.SourceTable` as GeoJSON features.
+
+    See :func:`preview_features`; ``truncated`` says the table has more rows than are shown.
+    """
     n = min(len(table), limit)
     out: dict[str, Any] = {"type": "FeatureCollection", "features": [], "rows": len(table),
-                           "limit": limit, "truncated": len(table) >= limit,
+                           "limit": limit, "truncated": len(table) > limit,
                            "geometry": table.geometry is not None, "crs": table.crs}
     if table.geometry is None or n == 0:
         return out
@@ -532,13 +637,22 @@ def preview_features(path: Path, *, crs: int | None, coords: str, sheet: str | N
         shown = shapely.simplify(shown, 1e-5, preserve_topology=True)
     texts = shapely.to_geojson(shown)
     columns = list(table.frame.columns)[:PREVIEW_COLUMNS]
-    values = table.frame[columns].iloc[:n].to_numpy(dtype=object) if columns else None
+    frame = table.frame[columns].iloc[:n]
+    values = frame.astype(object).where(frame.notna(), None).to_numpy() if columns else None
     for k, i in enumerate(present):
         attrs = [[str(c), _cell(values[i, j])] for j, c in enumerate(columns)
                  if values is not None and values[i, j] is not None]
         out["features"].append({"type": "Feature", "geometry": json.loads(texts[k]),
                                 "properties": {"row": int(table.rows[i]), "attrs": attrs}})
     return out
+
+
+def _folder_prefixes(folder: Path) -> tuple[str, ...]:
+    """How a job's upload folder appears in messages, longest first (taken out of them)."""
+    out: list[str] = []
+    for base in dict.fromkeys((str(folder.resolve()), str(folder))):
+        out += [f"{base}/mapping/", f"/vsizip/{base}/", f"{base}/"]
+    return tuple(out)
 
 
 def _scrub(value: Any, prefixes: tuple[str, ...]) -> Any:
@@ -552,6 +666,12 @@ def _scrub(value: Any, prefixes: tuple[str, ...]) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v, prefixes) for k, v in value.items()}
     return value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars made Python ones (for JSON)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(
+        v, np.generic) else str(v)))
 
 
 def layer_report(report, *, shown: int = SHOWN_ROWS) -> dict[str, Any]:
@@ -576,20 +696,26 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
     from gis.io.coords import CoordinateError
     from gis.io.layer_import import LayerImportError, import_file
     from gis.io.network_import import NetworkImportError, import_network
+    from gis.io.osm import OsmImportError
     from gis.io.readers import ReadError
 
-    prefixes = (f"/vsizip/{job.folder.resolve()}/", f"{job.folder.resolve()}/",
-                f"{job.folder}/")
+    prefixes = _folder_prefixes(job.folder)
     rejected_rows: set[int] = set()
     state = "failed"
     try:
+        if options.layer == "osm":
+            job.report = _scrub(run_osm(job, options, path, url=url,
+                                        preview_limit=preview_limit), prefixes)
+            state = "done"
+            return  # the ``finally`` below removes the upload and publishes the state
         job.phase = "counting"
         job.total = count_rows(path, sheet=options.sheet)
         if job.dry_run:
             job.phase = "preview"
             try:
                 job.preview = preview_features(path, crs=options.crs, coords=options.coords,
-                                               sheet=options.sheet, limit=preview_limit)
+                                               sheet=options.sheet, limit=preview_limit,
+                                               encoding=options.encoding)
             except (ReadError, CoordinateError, StopIteration, ValueError):
                 job.preview = None  # the import says what is wrong with the file
 
@@ -608,6 +734,7 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
             else:
                 report = import_file(conn, options.layer, path, crs=options.crs,
                                      coords=options.coords, sheet=options.sheet,
+                                     mapping=options.mapping, encoding=options.encoding,
                                      dry_run=job.dry_run, user="web import", progress=progress,
                                      batch_size=batch_size(job.total))
                 job.read = report.read
@@ -624,7 +751,7 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
             job.report = _scrub(layer_report(report), prefixes)
         job.error = _scrub(str(exc), prefixes)
         job.error_kind = "rejected" if report is not None and report.rejected else "unreadable"
-    except (NetworkImportError, ReadError, CoordinateError) as exc:
+    except (NetworkImportError, OsmImportError, ReadError, CoordinateError) as exc:
         job.error, job.error_kind = _scrub(str(exc), prefixes), "unreadable"
     except Exception:
         logger.exception("import job %s (%s, %s) failed", job.id, job.layer, job.source)
@@ -639,3 +766,34 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
         job.finished = time.time()
         job.phase = state
         job.state = state
+
+
+def run_osm(job: ImportJob, options: Options, path: Path, *, url: str | None,
+            preview_limit: int) -> dict[str, Any]:
+    """Check or import an OpenStreetMap extract for ``job``; the job's report.
+
+    A check first reads the extract's buildings for the preview. The report is
+    ``{"layer": "osm", "source", "dry_run", "read"}`` (the buildings) and ``osm``: the counts
+    of :func:`gis.io.osm.import_osm`.
+
+    Raises
+    ------
+    gis.io.osm.OsmImportError
+        Unreadable extract, or rows the database refuses (nothing is written).
+    """
+    from gis.io.osm import OsmImportError, import_osm
+
+    if job.dry_run:
+        job.phase = "preview"
+        try:
+            job.preview = osm_preview(path, limit=preview_limit)
+        except OsmImportError:
+            job.preview = None  # the import says what is wrong with the file
+    job.phase = "osm"
+    with connection(url) as conn:
+        result = import_osm(conn, path, district=options.district, dry_run=job.dry_run,
+                            user="web import")
+        job.phase = "committing"
+    job.read = job.total = int(result["buildings"])
+    return {"layer": "osm", "source": job.source, "dry_run": job.dry_run, "read": job.read,
+            "osm": _plain(result)}

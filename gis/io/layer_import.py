@@ -220,8 +220,7 @@ class _Import:
                     for c in RESOLVED[layer]]
         self.cur.execute("DROP TABLE IF EXISTS import_stage, import_written")
         self.cur.execute(f"CREATE TEMP TABLE import_stage (row integer NOT NULL, "
-                         f"{', '.join(columns)}, geom geometry(Geometry, 4326),"
-                         " pt geometry(Point, 4326))")
+                         f"{', '.join(columns)}, geom geometry(Geometry, 4326))")
 
     def stage(self, table: SourceTable) -> None:
         """Map, parse, check and COPY one batch."""
@@ -261,12 +260,10 @@ class _Import:
         if geoms is not None:
             self.present.add("geom")
             kept = shapely.set_srid(geoms[keep], 4326)
-            inner = shapely.point_on_surface(kept) if spec.geometry == "polygon" else kept
-            out = out[keep].assign(
-                geom=shapely.to_wkb(kept, hex=True, include_srid=True),
-                pt=shapely.to_wkb(shapely.set_srid(inner, 4326), hex=True, include_srid=True))
+            out = out[keep].assign(geom=shapely.to_wkb(kept, hex=True, include_srid=True))
             if spec.name == "buildings":
-                out = self._place_buildings(out.reset_index(drop=True), kept, inner)
+                out = self._place_buildings(out.reset_index(drop=True), kept,
+                                            shapely.point_on_surface(kept))
         else:
             out = out[keep]
         if len(out):

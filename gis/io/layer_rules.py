@@ -1,8 +1,8 @@
 """Per-layer SQL of the importer: defaults, reference resolution, row checks and the upsert.
 
 Every statement works on the staged rows of one import (temporary table ``import_stage``: a
-``row`` number, one column per field of :data:`gis.io.schema.LAYERS`, ``geom`` in EPSG:4326, its
-inner point ``pt`` and the columns a layer resolves, such as ``building_id``) as a whole:
+``row`` number, one column per field of :data:`gis.io.schema.LAYERS`, ``geom`` in EPSG:4326 and
+the columns a layer resolves, such as ``building_id``) as a whole:
 set-based, GiST-indexed spatial joins, no per-row round trips.
 
 A :class:`LayerRules` gives, for the fields present in the file:
@@ -78,8 +78,9 @@ def _upsert(table: str, conflict: str, columns: dict[str, str], updated: list[st
         tests.append(f"CASE WHEN {a}::text IS NOT DISTINCT FROM {b}::text THEN false"
                      f" WHEN {a} IS NULL OR {b} IS NULL THEN true ELSE NOT ST_Equals({a}, {b}) END")
     changed = " OR ".join(tests) or "false"
+    # staged rows are read in file order (COPY order); sorting a million wide rows is dear
     return (f"INSERT INTO {table} AS {table} ({names}) SELECT {values} FROM import_stage"
-            f" ORDER BY row ON CONFLICT {conflict} DO UPDATE SET {sets} WHERE {changed}"
+            f" ON CONFLICT {conflict} DO UPDATE SET {sets} WHERE {changed}"
             f" RETURNING {returning}, (xmax = 0) AS inserted")
 
 
@@ -130,8 +131,8 @@ def _regions(present: set[str]) -> LayerRules:
             "geom": "ST_Multi(geom)"}
     updated = ["level", "name", "parent_code"] + (["geom"] if "geom" in present else [])
     upsert = _upsert("regions", "(code)", cols, updated, returning="NULL::integer").replace(
-        "ORDER BY row", "ORDER BY array_position(ARRAY['city','district','street','community'],"
-        " level_code), row")
+        " ON CONFLICT", " ORDER BY array_position(ARRAY['city','district','street','community'],"
+        " level_code), row ON CONFLICT")
     return LayerRules(prepare, checks, upsert)
 
 
@@ -148,7 +149,7 @@ def _grids(present: set[str]) -> LayerRules:
          " WHERE r.code = community AND r.level = 'community')",
          "format('community %%s not found in the database (import regions first)', community)"),
         ("几何", "EXISTS (SELECT 1 FROM regions r WHERE r.code = community AND r.geom IS NOT NULL"
-         f" AND NOT ST_DWithin(r.geom, import_stage.pt,"
+         f" AND NOT ST_DWithin(r.geom, ST_PointOnSurface(import_stage.geom),"
          f" {OUTSIDE_TOLERANCE_DEG}))",
          "format('grid %%s lies outside community %%s: wrong coordinate system?',"
          " code, community)"),
@@ -178,7 +179,7 @@ def _buildings(present: set[str]) -> LayerRules:
                    " community_code AND r.level = 'community')", "community"),
         ("几何", "community_code IS NOT NULL AND EXISTS (SELECT 1 FROM regions r"
          " WHERE r.code = community_code AND r.geom IS NOT NULL AND NOT ST_DWithin(r.geom,"
-         f" import_stage.pt, {OUTSIDE_TOLERANCE_DEG}))",
+         f" ST_PointOnSurface(import_stage.geom), {OUTSIDE_TOLERANCE_DEG}))",
          "format('building lies outside community %%s: wrong coordinate system?',"
          " community_code)"),
         _range("层数", "floors", 1, 200),

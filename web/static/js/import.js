@@ -11,6 +11,12 @@
  * rejected and repaired rows, notes) fills the panel; rejected rows are drawn red. "导入" is
  * enabled only after a check without rejected rows, and only while the file and options stay
  * as checked; it uploads again with dry_run=0 and shows what was written.
+ *
+ * Only the options that apply to the layer are shown and sent: an OpenStreetMap extract
+ * ("osm") takes the file and the district code alone (its report is the counts of
+ * gis.io.osm.import_osm, its preview the extract's buildings); the walking network takes no
+ * coordinate type, sheet, column mapping or encoding; the other layers take all but the
+ * district.
  */
 (function () {
   "use strict";
@@ -18,6 +24,15 @@
   var ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;",
                  "`": "&#96;", "$": "&#36;"};
   var POLL_MS = 400;
+  // the form fields each layer takes (besides the file)
+  var OPTIONS = ["district", "crs", "coords", "sheet", "encoding", "mapping"];
+  var DISTRICT_RE = /^[0-9]{4}(?!00)[0-9]{2}0{6}$/;
+
+  function applies(layer, option) {
+    if (layer === "osm") { return option === "district"; }
+    if (option === "district") { return false; }
+    return layer !== "network" || option === "crs";
+  }
 
   function esc(text) {
     return String(text == null ? "" : text).replace(/[&<>"'`$]/g, function (c) {
@@ -57,9 +72,13 @@
       layer: document.getElementById("gm-layer"),
       help: document.getElementById("gm-layer-help"),
       file: document.getElementById("gm-file"),
+      fileHint: document.getElementById("gm-file-hint"),
       crs: document.getElementById("gm-crs"),
       coords: document.getElementById("gm-coords"),
       sheet: document.getElementById("gm-sheet"),
+      district: document.getElementById("gm-district"),
+      encoding: document.getElementById("gm-encoding"),
+      mappingFile: document.getElementById("gm-mapping-file"),
       check: document.getElementById("gm-check"),
       run: document.getElementById("gm-import"),
       barWrap: document.getElementById("gm-import-progress"),
@@ -85,22 +104,41 @@
       notesBlock: document.getElementById("gm-notes-block"),
       notes: document.getElementById("gm-notes"),
     };
+    // the option inputs, by form field name
+    var inputs = {district: ui.district, crs: ui.crs, coords: ui.coords, sheet: ui.sheet,
+                  encoding: ui.encoding, mapping: ui.mappingFile};
     // what tests and the console may look at
     var api = {map: map, group: group, last: null, preview: null, features: 0};
     window.gmImport = api;
 
+    var fileHint = ui.fileHint.textContent;
     var busy = false;
     var checked = null;       // the form signature of the last check without rejected rows
     var previewLayer = null;
     var layerOfRow = {};
 
     // --- the form ------------------------------------------------------------------------------
-    function signature() {
-      var files = Array.prototype.map.call(ui.file.files, function (f) {
+    function fileKeys(input) {
+      return Array.prototype.map.call(input.files, function (f) {
         return [f.name, f.size, f.lastModified].join(":");
       });
-      return JSON.stringify([ui.layer.value, files, ui.crs.value.trim(), ui.coords.value,
-                             ui.sheet.value.trim()]);
+    }
+
+    // the value of each option that applies to the layer, "" for those that do not
+    function optionValues() {
+      var out = {};
+      OPTIONS.forEach(function (name) {
+        var el = inputs[name];
+        var value = el.type === "file" ? el.files[0] || "" : el.value.trim();
+        out[name] = applies(ui.layer.value, name) ? value : "";
+      });
+      return out;
+    }
+
+    function signature() {
+      var v = optionValues();
+      return JSON.stringify([ui.layer.value, fileKeys(ui.file), v.district, v.crs, v.coords,
+                             v.sheet, v.encoding, fileKeys(ui.mappingFile)]);
     }
 
     function syncHelp() {
@@ -117,11 +155,21 @@
                    + (help.geometry_required || help.geometry === "none" ? ""
                       : esc(T["import.geometry_optional"])));
       }
-      if (layer === "network") {
-        parts.push("<span class=\"gm-warn\">" + esc(T["import.network_warning"]) + "</span>");
+      if (layer === "network" || layer === "osm") {
+        parts.push("<span class=\"gm-warn\">" + esc(T["import." + layer + "_warning"])
+                   + "</span>");
       }
       ui.help.innerHTML = parts.join("<br>");
-      ui.sheet.disabled = ui.coords.disabled = layer === "network";
+      OPTIONS.forEach(function (name) {
+        var on = applies(layer, name);
+        inputs[name].disabled = !on;
+        // the walking network keeps its options in view, greyed; OSM shows only its own
+        document.getElementById("gm-field-" + name).hidden = !on && (layer === "osm"
+                                                                     || name === "district");
+      });
+      ui.file.setAttribute("accept", S.accept[layer === "osm" ? "osm" : "files"]);
+      ui.fileHint.textContent = layer === "osm"
+        ? fmt(T["import.file_hint_osm"], {mb: int(S.max_bytes / 1048576)}) : fileHint;
     }
 
     function syncButtons() {
@@ -138,10 +186,11 @@
     }
 
     ui.layer.addEventListener("change", function () { syncHelp(); formChanged(); });
-    [ui.file, ui.crs, ui.coords, ui.sheet].forEach(function (el) {
-      el.addEventListener("change", formChanged);
-      el.addEventListener("input", formChanged);
-    });
+    [ui.file, ui.crs, ui.coords, ui.sheet, ui.district, ui.encoding, ui.mappingFile].forEach(
+      function (el) {
+        el.addEventListener("change", formChanged);
+        el.addEventListener("input", formChanged);
+      });
     syncHelp();
     syncButtons();
 
@@ -195,6 +244,7 @@
       var phase = job.phase;
       if (phase === "counting") { setBar(null, T["import.counting"]); return; }
       if (phase === "preview") { setBar(null, T["import.previewing"]); return; }
+      if (phase === "osm") { setBar(null, T["import.osm_running"]); return; }
       if (phase === "checking" || phase === "committing") {
         setBar(100, T["import." + phase] + " " + fmt(T["import.read_n"], {read: int(job.read)}),
                null, true);
@@ -214,9 +264,10 @@
       var data = new FormData();
       data.append("layer", ui.layer.value);
       Array.prototype.forEach.call(ui.file.files, function (f) { data.append("files", f); });
-      data.append("crs", ui.crs.value.trim());
-      data.append("coords", ui.coords.value);
-      data.append("sheet", ui.sheet.value.trim());
+      var values = optionValues();
+      OPTIONS.forEach(function (name) {
+        if (values[name] !== "") { data.append(name, values[name]); }
+      });
       data.append("dry_run", dryRun ? "1" : "0");
       return new Promise(function (resolve, reject) {
         var xhr = new XMLHttpRequest();
@@ -367,6 +418,10 @@
       if (!r) { return; }
       ui.reportTitle.textContent = T[job.dry_run ? "import.result_check" : "import.result_import"]
         + " · " + (S.layer_names[r.layer] || r.layer) + " · " + job.source;
+      if (r.layer === "osm") {
+        renderOsm(r.osm || {});
+        return;
+      }
       if (r.layer === "network") {
         var n = r.network || {};
         ui.counts.innerHTML = count(T["import.net_lines"], int(n.lines))
@@ -402,6 +457,33 @@
         .join("");
     }
 
+    function renderOsm(o) {
+      function pair() {
+        return Array.prototype.map.call(arguments, int).join(" / ");
+      }
+      ui.counts.innerHTML = count(T["import.osm_buildings"], int(o.buildings))
+        + count(T["import.osm_residential"], int(o.residential))
+        + count(T["import.osm_households"], int(o.households))
+        + count(T["import.osm_residents"], int(o.residents))
+        + count(T["import.osm_centres"], int(o.centres))
+        + count(T["import.osm_walkways"], int(o.walkways))
+        + count(T["import.osm_edges"], int(o.edges))
+        + count(T["import.osm_streets"], pair(o.streets_created, o.streets_kept))
+        + count(T["import.osm_communities"], pair(o.communities_created, o.communities_kept))
+        + count(T["import.osm_written"], pair(o.buildings_inserted, o.buildings_updated,
+                                              o.buildings_unchanged));
+      [ui.rejectedBlock, ui.mappingBlock, ui.repairedBlock].forEach(function (el) {
+        el.hidden = true;
+      });
+      var notes = [fmt(T["import.osm_district"], {code: o.district, name: o.district_name})];
+      if (o.buildings_outside) {
+        notes.push(fmt(T["import.osm_outside"], {n: int(o.buildings_outside)}));
+      }
+      notes = notes.concat(o.notes || []);
+      ui.notesBlock.hidden = false;
+      ui.notes.innerHTML = notes.map(function (t) { return "<li>" + esc(t) + "</li>"; }).join("");
+    }
+
     [ui.rejected, ui.repaired].forEach(function (tbody) {
       tbody.addEventListener("click", function (e) {
         var tr = e.target.closest("tr[data-row]");
@@ -411,12 +493,18 @@
 
     function renderResult(job) {
       var r = job.report || {};
-      var text = r.layer === "network"
-        ? fmt(T["import.imported_network"], {edges: int((r.network || {}).edges),
-                                             nodes: int((r.network || {}).nodes)})
-        : fmt(T["import.imported"], {layer: S.layer_names[job.layer] || job.layer,
-                                     inserted: int(r.inserted), updated: int(r.updated),
-                                     unchanged: int(r.unchanged)});
+      var o = r.osm || {};
+      var text = r.layer === "osm"
+        ? fmt(T["import.imported_osm"], {inserted: int(o.buildings_inserted),
+                                         updated: int(o.buildings_updated),
+                                         unchanged: int(o.buildings_unchanged),
+                                         edges: int(o.edges)})
+        : r.layer === "network"
+          ? fmt(T["import.imported_network"], {edges: int((r.network || {}).edges),
+                                               nodes: int((r.network || {}).nodes)})
+          : fmt(T["import.imported"], {layer: S.layer_names[job.layer] || job.layer,
+                                       inserted: int(r.inserted), updated: int(r.updated),
+                                       unchanged: int(r.unchanged)});
       ui.result.hidden = false;
       ui.result.innerHTML = "<div class=\"gm-adopted\" id=\"gm-imported\">" + esc(text)
         + "<div class=\"gm-links mt-1\">" + esc(T["import.see"]) + " <a href=\""
@@ -439,6 +527,12 @@
         showError(fmt(T["import.err_too_large"], {mb: int(S.max_bytes / 1048576)}), "files");
         return;
       }
+      if (ui.layer.value === "osm" && !DISTRICT_RE.test(ui.district.value.trim())) {
+        // said before a large extract is uploaded for nothing
+        showError(T[ui.district.value.trim() ? "import.err_district"
+                    : "import.err_district_missing"], "district");
+        return;
+      }
       var sig = signature();
       busy = true;
       syncButtons();
@@ -456,7 +550,8 @@
         if (dryRun) { drawPreview(job.preview, null); }
         renderReport(job);
         var done = job.state === "done";
-        var word = done ? T[dryRun ? "import.done_check" : "import.done_import"]
+        var osm = job.layer === "osm" ? "osm_" : "";
+        var word = done ? T["import.done_" + osm + (dryRun ? "check" : "import")]
           : T["import.failed"];
         setBar(done ? 100 : false, fmt(word, {read: int(job.read), s: job.seconds}),
                done ? "bg-success" : "bg-danger");
@@ -487,7 +582,9 @@
         }
       }).catch(function (err) {
         setBar(false, T["import.failed"]);
-        showError(requestMessage(err), err.field || null);
+        // a mapping file's own message says which line is wrong
+        showError(requestMessage(err), err.field || null,
+                  err.code === "mapping" ? err.message : null);
       }).then(function () {
         busy = false;
         syncButtons();
