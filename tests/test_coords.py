@@ -172,6 +172,27 @@ def test_published_bd09_pairs_roughly(bd_lat, bd_lng, wgs_lat, wgs_lng):
     assert metres(lng, lat, wgs_lng, wgs_lat) < 50
 
 
+# Published WGS84 / GCJ-02 / BD-09 triples (lng, lat) of city centres, from the test fixtures of
+# the gcoord project (test/fixtures/china-cities.json): 驻马店, 邵阳, 那曲, 楚雄, 沈阳, 酒泉
+GCOORD_CITIES = [
+    ((114.0164322, 33.0133556), (114.022306, 33.0115324), (114.0287781, 33.0176697)),
+    ((111.4622119, 27.242124), (111.4677938, 27.2388981), (111.4742271, 27.2451662)),
+    ((92.0499619, 31.4784436), (92.0512438, 31.4762063), (92.0576832, 31.4824421)),
+    ((101.5265949, 25.048566), (101.5280737, 25.0455363), (101.5344863, 25.0518094)),
+    ((123.4253306, 41.8032629), (123.4314787, 41.8057023), (123.438095, 41.8114013)),
+    ((98.4937175, 39.7319946), (98.4943595, 39.7328234), (98.5008441, 39.7388949)),
+]
+
+
+@pytest.mark.parametrize(("wgs", "gcj", "bd"), GCOORD_CITIES)
+def test_published_city_triples_to_wgs84_within_a_metre(wgs, gcj, bd):
+    for system, point in (("gcj02", gcj), ("bd09", bd)):
+        lng, lat = to_wgs84(*point, system)
+        assert metres(lng, lat, *wgs) < 1.0, system
+        lng, lat = from_wgs84(*wgs, system)
+        assert metres(lng, lat, *point) < 1.0, system
+
+
 def test_bd09_inverse_close_to_the_published_closed_form(china_points):
     lon, lat = china_points
     blon, blat = from_wgs84(lon, lat, "bd09")
