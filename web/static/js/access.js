@@ -13,28 +13,7 @@
 (function () {
   "use strict";
 
-  var ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;",
-                 "`": "&#96;", "$": "&#36;"};
-
-  function esc(text) {
-    return String(text == null ? "" : text).replace(/[&<>"'`$]/g, function (c) {
-      return ESCAPES[c];
-    });
-  }
-
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (all, key) {
-      return key in values ? values[key] : all;
-    });
-  }
-
-  function int(value) {
-    return value == null ? "—" : Math.round(value).toLocaleString("en-US");
-  }
-
-  function pct(share) {
-    return share == null ? "—" : (share * 100).toFixed(1) + "%";
-  }
+  var U = window.gmUtil, esc = U.esc, fmt = U.fmt, int = U.int, pct = U.pct;
 
   function dig(obj, path) {
     return path.split(".").reduce(function (o, k) { return o == null ? null : o[k]; }, obj);

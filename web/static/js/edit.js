@@ -18,22 +18,10 @@
 (function () {
   "use strict";
 
-  var ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"};
+  var U = window.gmUtil, esc = U.esc, fmt = U.fmt, int = U.int, pct = U.pct;
   var UNDO_LIMIT = 30;
   var PREVIEW_DELAY_MS = 250;
   var SNAP = {snappable: true, snapDistance: 14, allowSelfIntersection: false};
-
-  function esc(text) {
-    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
-      return ESCAPES[c];
-    });
-  }
-
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (all, key) {
-      return key in values ? values[key] : all;
-    });
-  }
 
   // an element as HTML text; attributes that are null or false are left out, text is escaped
   function h(tag, attrs, inner) {
@@ -43,14 +31,6 @@
       return attrs[k] === true ? " " + k : " " + k + "=\"" + esc(attrs[k]) + "\"";
     }).join("");
     return "<" + tag + a + ">" + (inner == null ? "" : inner) + "</" + tag + ">";
-  }
-
-  function int(value) {
-    return value == null ? "—" : Math.round(value).toLocaleString("en-US");
-  }
-
-  function pct(share) {
-    return share == null ? "—" : (share * 100).toFixed(1) + "%";
   }
 
   function api(method, url, body) {

@@ -21,8 +21,9 @@
 (function () {
   "use strict";
 
-  var ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;",
-                 "`": "&#96;", "$": "&#36;"};
+  var U = window.gmUtil, esc = U.esc, fmt = U.fmt, int = U.int, pct = U.pct;
+  var getJson = U.requestJson;
+
   var POLL_MS = 400;
   // the form fields each layer takes (besides the file)
   var OPTIONS = ["district", "crs", "coords", "sheet", "encoding", "mapping"];
@@ -32,35 +33,6 @@
     if (layer === "osm") { return option === "district"; }
     if (option === "district") { return false; }
     return layer !== "network" || option === "crs";
-  }
-
-  function esc(text) {
-    return String(text == null ? "" : text).replace(/[&<>"'`$]/g, function (c) {
-      return ESCAPES[c];
-    });
-  }
-
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (all, key) {
-      return key in values ? values[key] : all;
-    });
-  }
-
-  function int(value) {
-    return value == null ? "—" : Math.round(value).toLocaleString("en-US");
-  }
-
-  function getJson(url) {
-    return fetch(url, {headers: {"Accept": "application/json"}}).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (json) {
-        if (!response.ok) {
-          var err = new Error(json.error || (response.status + " " + response.statusText));
-          err.code = json.code || null;
-          throw err;
-        }
-        return json;
-      });
-    });
   }
 
   function init(S) {

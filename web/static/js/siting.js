@@ -12,49 +12,18 @@
 (function () {
   "use strict";
 
-  var ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;",
-                 "`": "&#96;", "$": "&#36;"};
+  var U = window.gmUtil, esc = U.esc, fmt = U.fmt, int = U.int, pct = U.pct;
+
+  function postJson(url, body) {
+    return U.requestJson(url, {method: "POST", body: JSON.stringify(body),
+                               headers: {"Content-Type": "application/json"}});
+  }
+
   var SVG = "http://www.w3.org/2000/svg";
-
-  function esc(text) {
-    return String(text == null ? "" : text).replace(/[&<>"'`$]/g, function (c) {
-      return ESCAPES[c];
-    });
-  }
-
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (all, key) {
-      return key in values ? values[key] : all;
-    });
-  }
-
-  function int(value) {
-    return value == null ? "—" : Math.round(value).toLocaleString("en-US");
-  }
-
-  function pct(share, digits) {
-    return share == null ? "—" : (share * 100).toFixed(digits == null ? 1 : digits) + "%";
-  }
 
   function signed(value, text) {
     if (!value) { return "±0"; }
     return (value > 0 ? "+" : "−") + text;
-  }
-
-  function postJson(url, body) {
-    return fetch(url, {method: "POST", body: JSON.stringify(body),
-                       headers: {"Content-Type": "application/json",
-                                 "Accept": "application/json"}})
-      .then(function (response) {
-        return response.json().catch(function () { return {}; }).then(function (json) {
-          if (!response.ok) {
-            var err = new Error(json.error || (response.status + " " + response.statusText));
-            err.field = json.field || null;
-            throw err;
-          }
-          return json;
-        });
-      });
   }
 
   function init(S) {
