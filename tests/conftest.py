@@ -72,6 +72,17 @@ def schema_conn(schema_url):
     yield from _rolled_back(schema_url)
 
 
+@pytest.fixture
+def two_communities(schema_conn):
+    """A :class:`world.World` with 桃源社区 (0–400 m) and 白塔社区 (400–800 m), rolled back."""
+    from world import COMMUNITY, OTHER, World
+
+    w = World(schema_conn)
+    w.community(COMMUNITY, "桃源社区", (0, 0, 400, 300))
+    w.community(OTHER, "白塔社区", (400, 0, 800, 300))
+    return w
+
+
 @pytest.fixture(scope="session")
 def writable_demo_url(database_factory):
     """Make a database holding a copy of the demo district (seed 1): ``writable_demo_url(tag)``.

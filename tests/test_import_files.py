@@ -27,11 +27,8 @@ GEOD = Geod(ellps="WGS84")
 
 
 @pytest.fixture
-def world(schema_conn):
-    w = World(schema_conn)
-    w.community(COMMUNITY, "桃源社区", (0, 0, 400, 300))
-    w.community(OTHER, "白塔社区", (400, 0, 800, 300))
-    return w
+def world(two_communities):
+    return two_communities
 
 
 def rows(conn, sql, *args):

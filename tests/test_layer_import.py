@@ -8,7 +8,7 @@ import pytest
 import shapely
 import shapely.affinity
 from shapely.geometry import Point, Polygon, box
-from world import COMMUNITY, OTHER, World, to_lonlat
+from world import COMMUNITY, OTHER, to_lonlat
 
 from gis.io.layer_import import LayerImportError, import_table
 from gis.io.table import SourceTable
@@ -35,11 +35,8 @@ def snapshot(conn) -> tuple:
 
 
 @pytest.fixture
-def world(schema_conn):
-    w = World(schema_conn)
-    w.community(COMMUNITY, "桃源社区", (0, 0, 400, 300))
-    w.community(OTHER, "白塔社区", (400, 0, 800, 300))
-    return w
+def world(two_communities):
+    return two_communities
 
 
 def count(conn, sql, *args):
