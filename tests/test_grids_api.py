@@ -4,6 +4,8 @@ version, history and restore."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import psycopg2
 import pytest
 import shapely
@@ -40,7 +42,8 @@ def test_preview_then_save_then_stale(world):
     assert body["committed"] is False and body["moved_buildings"][0]["id"] == b2
     assert state(conn) == start
     saved = client.put(f"/api/grids/{g1}", json={"geometry": shape, "version": 1},
-                       headers={"X-Gridmap-User": "张主任"})
+                       # HTTP headers are Latin-1: a Chinese name travels percent-encoded
+                       headers={"X-Gridmap-User": quote("张主任")})
     assert saved.status_code == 200 and saved.get_json()["committed"] is True
     assert state(conn) != start
     stale = client.put(f"/api/grids/{g1}", json={"geometry": shape, "version": 1})

@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, request
 
 from gis import topology
 from web.db import db
+from web.user import current_user
 
 bp = Blueprint("grids_api", __name__, url_prefix="/api")
 
@@ -34,7 +35,7 @@ def _preview() -> bool:
 
 
 def _user() -> str:
-    return (request.headers.get("X-Gridmap-User") or "web").strip()[:60] or "web"
+    return current_user("web")
 
 
 def _answer(run):

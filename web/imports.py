@@ -64,6 +64,7 @@ from web.maps import (
     swatch_box,
     swatch_line,
 )
+from web.user import current_user
 
 __all__ = ["COORDS", "IMPORT_LAYERS", "ImportJob", "bp", "count_rows", "preview_features"]
 
@@ -129,6 +130,8 @@ class Options:
     district: str | None = None
     # header → field, from the uploaded mapping file
     mapping: dict[str, str] | None = None
+    # who asked (X-Gridmap-User), recorded in the grid history
+    user: str = "web import"
 
 
 @dataclass
@@ -397,7 +400,8 @@ def _options() -> Options:
             raise RequestError("district", "district",
                                f"district must be the 12-digit code of a district (6 digits "
                                f"then 000000, e.g. 530103000000), not {district[:40]!r}")
-    return Options(layer, crs, coords, sheet, dry in ("1", "true"), encoding, district)
+    return Options(layer, crs, coords, sheet, dry in ("1", "true"), encoding, district,
+                   user=current_user("web import"))
 
 
 def _has_mapping() -> bool:
@@ -735,7 +739,7 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
                 report = import_file(conn, options.layer, path, crs=options.crs,
                                      coords=options.coords, sheet=options.sheet,
                                      mapping=options.mapping, encoding=options.encoding,
-                                     dry_run=job.dry_run, user="web import", progress=progress,
+                                     dry_run=job.dry_run, user=options.user, progress=progress,
                                      batch_size=batch_size(job.total))
                 job.read = report.read
                 rejected_rows = {e.row for e in report.rejected if e.row is not None}
@@ -792,7 +796,7 @@ def run_osm(job: ImportJob, options: Options, path: Path, *, url: str | None,
     job.phase = "osm"
     with connection(url) as conn:
         result = import_osm(conn, path, district=options.district, dry_run=job.dry_run,
-                            user="web import")
+                            user=options.user)
         job.phase = "committing"
     job.read = job.total = int(result["buildings"])
     return {"layer": "osm", "source": job.source, "dry_run": job.dry_run, "read": job.read,
