@@ -238,7 +238,10 @@ def _clip_neighbours(cur, community: str, layer: str, ewkb: str, *, own: list[in
                ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(geom, n.g), 3), 7)
         FROM grids, (SELECT ST_GeomFromEWKB(decode(%(g)s, 'hex')) AS g) n
         WHERE community_code = %(c)s AND layer = %(layer)s AND NOT (id = ANY(%(own)s))
-          AND ST_Intersects(geom, n.g) AND ST_Relate(geom, n.g, '2********')
+          AND ST_Intersects(geom, n.g)
+          -- interiors meet in an area; measured on the (robust) intersection, since
+          -- ST_Relate throws on nearly coincident edges
+          AND ST_Area(ST_CollectionExtract(ST_Intersection(geom, n.g), 3)) > 0
         ORDER BY id""", {"g": ewkb, "c": community, "layer": layer, "own": own})
     clipped = []
     for gid, code, lost, left, shape in cur.fetchall():
