@@ -7,7 +7,9 @@ demand × site matrix. The models are built as sparse column-wise matrices and s
 
 - :func:`solve_lscp`: fewest new sites so every resident is within the radius; residents no
   site can reach are reported, not a failure.
-- :func:`solve_mclp`: ``k`` new sites covering the most residents within the radius.
+- :func:`solve_mclp`: ``k`` new sites covering the most residents within the radius; without
+  capacities the MIP is first reduced exactly (demand with equal cover sets merged, demand the
+  kept centres cover made a constant, dominated candidates dropped).
 - :func:`solve_pmedian`: ``k`` new sites minimising resident-weighted walking distance.
 
 Existing centres stay open and count (``allow_close=True`` lets the model close or, with a
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
-from scipy.sparse import csc_matrix
+from scipy.sparse import csc_matrix, csr_matrix
 
 __all__ = ["SitingError", "SitingProblem", "SitingSolution", "solve_lscp", "solve_mclp",
            "solve_pmedian"]
@@ -304,6 +306,64 @@ def _nearest_open(problem: SitingProblem, open_mask: np.ndarray, pairs: np.ndarr
     return assignment
 
 
+# --- sparse helpers (shared with gis.siting_scale) -----------------------------------------
+
+def _ragged(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entries of segments ``which`` of a CSR/CSC pointer: (position in ``which``, entry)."""
+    which = np.asarray(which, np.int64)
+    start = ptr[which]
+    lens = ptr[which + 1] - start
+    owner = np.repeat(np.arange(len(which)), lens)
+    offset = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    return owner, start[owner] + offset
+
+
+def _group_rows(ptr: np.ndarray, index: np.ndarray, n_cols: int) -> np.ndarray:
+    """Group id of each row of a CSR structure with sorted indices; equal rows share one.
+
+    Rows are hashed (two random 64-bit keys per column, summed) and every row is then compared
+    entry by entry with its group's first row, so the grouping is exact; rows whose hash
+    collided with a different row are grouped by their entries instead. Empty rows get -1.
+    """
+    n_rows = len(ptr) - 1
+    lens = np.diff(ptr)
+    group = np.full(n_rows, -1, dtype=np.int64)
+    full = np.flatnonzero(lens > 0)
+    if len(full) == 0:
+        return group
+    rng = np.random.default_rng(12345)
+    h1 = rng.integers(0, 2**63, n_cols, dtype=np.uint64)
+    h2 = rng.integers(0, 2**63, n_cols, dtype=np.uint64)
+    starts = ptr[full]
+    k1 = np.add.reduceat(h1[index], starts)  # sums wrap around modulo 2**64: fine for a hash
+    k2 = np.add.reduceat(h2[index], starts)
+    order = np.lexsort((lens[full], k2, k1))
+    sk1, sk2, sl = k1[order], k2[order], lens[full][order]
+    new = np.r_[True, (sk1[1:] != sk1[:-1]) | (sk2[1:] != sk2[:-1]) | (sl[1:] != sl[:-1])]
+    gid_sorted = np.cumsum(new) - 1
+    first_row_sorted = full[order][new][gid_sorted]  # each row's group representative
+    rep = np.empty(len(full), dtype=np.int64)
+    rep[order] = first_row_sorted
+    gid = np.empty(len(full), dtype=np.int64)
+    gid[order] = gid_sorted
+    # exact check: same length is part of the key, so compare entry by entry
+    owner, entry = _ragged(ptr, full)
+    rep_entry = ptr[rep[owner]] + (entry - ptr[full[owner]])
+    bad = np.unique(owner[index[entry] != index[rep_entry]])
+    if len(bad):  # a hash collision (practically never): group those rows by their entries
+        known: dict[tuple, int] = {}
+        first_new = int(gid.max()) + 1
+        for r in bad:
+            key = tuple(index[ptr[full[r]]:ptr[full[r] + 1]].tolist())
+            gid[r] = known.setdefault(key, first_new + len(known))
+    # renumber in order of first appearance, so groups follow the demand order
+    _, first, inverse = np.unique(gid, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    group[full] = rank[inverse]
+    return group
+
+
 def solve_lscp(problem: SitingProblem, *, radius: float, allow_close: bool = False,
                time_limit: float = 60.0) -> SitingSolution:
     """Fewest new sites so that every reachable resident is within ``radius`` of an open site.
@@ -334,14 +394,20 @@ def solve_lscp(problem: SitingProblem, *, radius: float, allow_close: bool = Fal
 
 
 def solve_mclp(problem: SitingProblem, *, k: int, radius: float, allow_close: bool = False,
-               time_limit: float = 60.0) -> SitingSolution:
+               time_limit: float = 60.0, reduce: bool = True) -> SitingSolution:
     """``k`` new sites covering the most residents within ``radius`` of an open site.
 
     With capacities, a site covers at most its capacity (residents are assigned, and may be
     split between sites).
+
+    Without capacities the MIP is first reduced, exactly (``reduce=False`` keeps the plain
+    model, for comparison): see :func:`_mclp_reduced`. The objective and bound are in
+    residents of the original problem either way.
     """
     start = time.perf_counter()
     near = problem.within(radius)
+    if problem.capacity is None and reduce:
+        return _mclp_reduced(problem, k, radius, near, allow_close, time_limit, start)
     model = _Model(maximise=True)
     y = _site_columns(model, problem, allow_close=allow_close)
     _count_rows(model, problem, y, k, allow_close=allow_close)
@@ -369,6 +435,128 @@ def solve_mclp(problem: SitingProblem, *, k: int, radius: float, allow_close: bo
     unreachable = np.setdiff1d(np.flatnonzero(w > 0), reachable)
     return _solution(problem, "mclp", values[y], float(objective), covered, assignment,
                      unreachable, gap, status, start, k=k, radius=radius)
+
+
+def _merge_rows(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+                n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with the same set of columns merged into one row carrying their summed weight.
+
+    ``rows``, ``cols``: the entries of a 0/1 matrix (duplicates allowed); ``weights``: one per
+    row. Returns the entries of the merged matrix (merged row, column) and the merged rows'
+    weights; rows without entries are dropped.
+    """
+    n_rows = len(weights)
+    matrix = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, n_cols))
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    ptr, index = matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+    group = _group_rows(ptr, index, n_cols)
+    members = np.flatnonzero(group >= 0)
+    n_groups = int(group.max()) + 1 if len(members) else 0
+    merged = np.bincount(group[members], weights=weights[members], minlength=n_groups)
+    first = np.full(n_groups, -1, dtype=np.int64)
+    first[group[members[::-1]]] = members[::-1]
+    owner, entry = _ragged(ptr, first)
+    return owner, index[entry], merged
+
+
+def _undominated(rows: np.ndarray, cols: np.ndarray, n_cols: int, k: int) -> np.ndarray:
+    """Mask of the columns to keep: none whose rows are a subset of another column's.
+
+    Of identical columns the first is kept. Opening a dominated column never covers more
+    than opening its dominator instead (or, when that is open already, any other column), so
+    an optimal k-subset of the kept columns is optimal overall — given at least k of them;
+    with fewer, dominated columns are kept back (first ones first) to make up k.
+    """
+    a = csc_matrix((np.ones(len(rows)), (rows, cols)),
+                   shape=(int(rows.max()) + 1 if len(rows) else 0, n_cols))
+    a.sum_duplicates()
+    a.data[:] = 1.0
+    size = np.diff(a.indptr)
+    overlap = (a.T @ a).tocoo()
+    j, other = overlap.row, overlap.col
+    within = (j != other) & (np.round(overlap.data) == size[j]) & (
+        (size[other] > size[j]) | ((size[other] == size[j]) & (other < j)))
+    dominated = np.zeros(n_cols, dtype=bool)
+    dominated[j[within]] = True
+    empty = size == 0  # covers nothing: dominated by any column that covers something
+    if (~empty).any():
+        dominated |= empty
+    else:
+        dominated[1:] = True
+    keep = ~dominated
+    if keep.sum() < k:
+        keep[np.flatnonzero(~keep)[:k - int(keep.sum())]] = True
+    return keep
+
+
+def _mclp_reduced(problem: SitingProblem, k: int, radius: float, near: np.ndarray,
+                  allow_close: bool, time_limit: float, start: float) -> SitingSolution:
+    """Uncapacitated MCLP as a MIP made smaller by exact reductions, then HiGHS.
+
+    1. Demand no site reaches, or with no weight, is left out (it changes no coverage).
+    2. With existing centres kept open, the demand they cover is a constant and their columns
+       are fixed: only the candidates and the demand they alone could add remain.
+    3. Demand points with the same set of covering sites become one row (summed weight).
+    4. Without ``allow_close``, a candidate whose covered rows are a subset of another's is
+       dropped (:func:`_undominated`), and rows are merged again over what is left.
+
+    The model is max Σ w_g z_g, z_g ≤ Σ_{j covers g} y_j, Σ y = k (existing + k when they may
+    close), y binary, z ∈ [0, 1]; the matrix is assembled column-wise in numpy and passed to
+    HiGHS once. The objective reported is the coverage of the sites chosen, in residents of
+    the original problem; the bound adds the constant back.
+    """
+    if k > problem.n_candidates:
+        raise SitingError(f"k = {k} is more than the {problem.n_candidates} candidate sites")
+    if k < 0:
+        raise SitingError("k must not be negative")
+    w = problem.weights
+    d, s = problem.demand[near], problem.site[near]
+    reachable = np.unique(d)
+    d, s = d[w[d] > 0], s[w[d] > 0]
+    n_existing = problem.n_existing
+    if allow_close:
+        first_col, n_cols, const, total = 0, problem.n_sites, 0.0, n_existing + k
+    else:
+        by_existing = np.zeros(len(w), dtype=bool)
+        by_existing[d[s < n_existing]] = True
+        const = float(w[by_existing].sum())
+        keep = ~by_existing[d] & (s >= n_existing)
+        d, s = d[keep], s[keep] - n_existing
+        first_col, n_cols, total = n_existing, problem.n_candidates, k
+    rows, cols, gw = _merge_rows(d, s, w, n_cols)
+    kept = np.arange(n_cols)
+    if not allow_close and len(rows):
+        mask = _undominated(rows, cols, n_cols, k)
+        kept = np.flatnonzero(mask)
+        position = np.full(n_cols, -1)
+        position[kept] = np.arange(len(kept))
+        on = mask[cols]
+        rows, cols, gw = _merge_rows(rows[on], position[cols[on]], gw, len(kept))
+    n_groups = len(gw)
+    model = _Model(maximise=True)
+    lower = np.zeros(len(kept))
+    y = model.add_columns(np.zeros(len(kept)), lower, 1.0, integer=True)
+    count = model.add_rows(total, total)
+    model.add_entries(np.repeat(count, len(kept)), y, 1.0)
+    z = model.add_columns(gw, 0.0, 1.0, integer=False)
+    link = model.add_rows(np.full(n_groups, -np.inf), 0.0)
+    model.add_entries(link, z, 1.0)
+    model.add_entries(link[rows], y[cols], -1.0)
+    values, status, _, _ = model.solve(time_limit)
+    open_mask = np.zeros(problem.n_sites, dtype=bool)
+    if not allow_close:
+        open_mask[:n_existing] = True
+    open_mask[first_col + kept[values[y] > 0.5]] = True
+    assignment = _nearest_open(problem, open_mask, near)
+    covered = float(w[assignment >= 0].sum())
+    bound = max(const + float(model.bound), covered)
+    gap = (bound - covered) / covered if covered > 0 else 0.0
+    gap = 0.0 if bound - covered <= 1e-9 * max(covered, 1.0) else gap
+    unreachable = np.setdiff1d(np.flatnonzero(w > 0), reachable)
+    return _solution(problem, "mclp", open_mask.astype(float), covered, covered, assignment,
+                     unreachable, gap, status, start, k=k, radius=radius, bound=bound,
+                     demand_rows=n_groups, candidates_kept=len(kept))
 
 
 def _assignment_rows(model: _Model, problem: SitingProblem, x: np.ndarray, d: np.ndarray,

@@ -113,6 +113,74 @@ def test_existing_centres_count_and_may_be_relocated():
     assert list(moved.new_sites) == [1]
 
 
+# --- exact reductions of the MCLP ----------------------------------------------------------------
+
+def redundant_problem(seed, n_spots=8, n_existing=1, n_candidates=9):
+    """A cover matrix built to reduce: demand in twos with equal cover sets; candidate 1 a copy
+    of candidate 0, candidate 3 a subset of candidate 2, candidate 5 covering nothing within
+    the radius; the rest random. Returns the problem and the rows × sites distance matrix
+    (inf: no pair)."""
+    rng = np.random.default_rng(seed)
+    n_sites = n_existing + n_candidates
+    cover = rng.random((n_spots, n_sites)) < 0.3
+    c = n_existing  # first candidate
+    cover[:, c + 1] = cover[:, c]
+    cover[:, c + 3] = cover[:, c + 2] & (rng.random(n_spots) < 0.6)
+    cover[:, c + 5] = False
+    cover = np.repeat(cover, 2, axis=0)  # two demand points per spot
+    dist = np.where(cover, rng.uniform(50, 500, cover.shape), np.inf)
+    # some pairs beyond the radius (the same for the copies, so they stay copies)
+    far = ~cover & (rng.random(cover.shape) < 0.3)
+    far[:, c + 1] = far[:, c]
+    dist[far] = rng.uniform(600, 900, int(far.sum()))
+    d, s = np.nonzero(np.isfinite(dist))
+    weights = rng.integers(0, 200, len(cover)).astype(float)
+    problem = SitingProblem.from_pairs(weights=weights, n_existing=n_existing,
+                                       n_candidates=n_candidates, pairs=(d, s, dist[d, s]))
+    return problem, dist
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mclp_reductions_are_exact(seed):
+    """Merged rows, existing cover as a constant, dominated candidates dropped: same optimum."""
+    problem, dist = redundant_problem(seed)
+    existing = list(range(problem.n_existing))
+    candidates = range(problem.n_existing, problem.n_sites)
+    for k in (1, 2, 4):
+        best = max(covered(problem, dist, existing + list(c), 500)
+                   for c in combinations(candidates, k))
+        reduced = solve_mclp(problem, k=k, radius=500)
+        plain = solve_mclp(problem, k=k, radius=500, reduce=False)
+        assert reduced.objective == pytest.approx(best) == plain.objective
+        assert reduced.covered_weight == pytest.approx(
+            covered(problem, dist, list(reduced.open_sites), 500))
+        assert set(existing) <= set(reduced.open_sites) and len(reduced.new_sites) == k
+        assert reduced.gap == 0 and reduced.details["bound"] == pytest.approx(best)
+        # the reductions did reduce: rows merged, copies and subsets dropped
+        assert reduced.details["demand_rows"] < len(problem.weights)
+        assert reduced.details["candidates_kept"] <= problem.n_candidates - 3
+        # closing existing centres allowed: rows merged over every site, the same optimum
+        moved = solve_mclp(problem, k=k, radius=500, allow_close=True)
+        assert moved.objective == pytest.approx(
+            solve_mclp(problem, k=k, radius=500, allow_close=True, reduce=False).objective)
+
+
+def test_merging_rows_and_dropping_dominated_columns():
+    from gis.siting import _merge_rows, _undominated
+
+    # rows 0 and 2 have the same columns; row 3 has none
+    rows, cols, weights = _merge_rows(np.array([0, 0, 1, 2, 2, 2]), np.array([1, 0, 2, 0, 1, 1]),
+                                      np.array([5.0, 7, 11, 13]), 3)
+    merged = sorted((tuple(sorted(cols[rows == g])), weights[g]) for g in range(len(weights)))
+    assert merged == [((0, 1), 16.0), ((2,), 7.0)]
+    # columns: {0, 1}, {0, 1} (a copy), {0} (a subset), {} (nothing), {2}
+    rows = np.array([0, 1, 0, 1, 0, 2])
+    cols = np.array([0, 0, 1, 1, 2, 4])
+    assert list(np.flatnonzero(_undominated(rows, cols, 5, 1))) == [0, 4]
+    # k = 3 needs three columns: the first dropped one comes back
+    assert list(np.flatnonzero(_undominated(rows, cols, 5, 3))) == [0, 1, 4]
+
+
 def test_clear_errors():
     problem, _ = random_problem(0)
     with pytest.raises(SitingError, match="k = 7 is more than the 6 candidate sites"):

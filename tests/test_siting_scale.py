@@ -6,6 +6,7 @@ Brute force and the exact MIPs of gis.siting are the references; every bound mus
 
 from __future__ import annotations
 
+import time
 from itertools import combinations
 
 import numpy as np
@@ -130,6 +131,116 @@ def test_mclp_bound_is_valid_and_the_gap_is_what_it_says(seed):
         with_core = mclp_large(problem, k=k, radius=600)
         assert with_core.objective == pytest.approx(optimum)
         assert with_core.details["bound"] >= optimum - 1e-6
+
+
+def cover_matrix(problem, radius):
+    """The 0/1 demand × candidate cover matrix (no existing centres) and the pairs of it."""
+    near = problem.within(radius)
+    w = problem.weights
+    pairs = scale._Pairs.build(problem.demand[near], problem.site[near],
+                               np.zeros(int(near.sum())), len(w), problem.n_sites)
+    a = np.zeros((len(w), problem.n_sites), dtype=bool)
+    a[problem.demand[near], problem.site[near]] = True
+    return a, pairs
+
+
+def best_with(a, w, k, j, live):
+    """Brute force: the most weight k live columns including j can cover."""
+    others = [c for c in np.flatnonzero(live) if c != j]
+    return max((w[a[:, [j, *c]].any(axis=1)].sum() for c in combinations(others, k - 1)),
+               default=-np.inf)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_forced_bounds_hold_for_any_multipliers_and_live_set(seed):
+    """Bound with a column forced open ≥ the best solution opening it, for any λ in range."""
+    rng = np.random.default_rng(seed)
+    problem, _ = random_problem(seed, n_demand=16, n_existing=0, n_candidates=8,
+                                integral=False)
+    a, _ = cover_matrix(problem, 500)
+    w, k = problem.weights, 3
+    from scipy.sparse import csc_matrix
+    matrix = csc_matrix(a.astype(float))
+    for trial in range(20):
+        live = rng.random(8) < 0.8
+        live[rng.integers(8)] = True
+        lam = w * rng.random(len(w)) * (trial > 0)  # the first: λ = 0
+        probe = np.flatnonzero(live)
+        bounds = scale._forced_bounds(matrix, w, lam, k, probe, live)
+        for j, bound in zip(probe, bounds, strict=True):
+            assert bound >= best_with(a, w, k, j, live) - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_probing_closes_only_candidates_no_better_solution_opens(seed):
+    problem, _ = random_problem(seed, n_demand=60, n_existing=0, n_candidates=14, side=2500)
+    a, pairs = cover_matrix(problem, 600)
+    w, k = problem.weights, 3
+    values = {c: w[a[:, list(c)].any(axis=1)].sum() for c in combinations(range(14), k)}
+    optimum = max(values.values())
+    none = np.zeros(14, dtype=bool)
+    for threshold in (optimum + 0.5, optimum - 1, sorted(values.values())[-20]):
+        close, info = scale._cover_probe(pairs, w, k, threshold, none, none,
+                                         time.perf_counter() + 30)
+        for j in np.flatnonzero(close):
+            assert best_with(a, w, k, j, np.ones(14, bool)) < threshold
+        if threshold > optimum:  # nothing covers the threshold: every candidate is closed
+            assert close.all()
+    # fixed open sites: the core is what they leave; a closed one cannot be in a better set
+    opened = none.copy()
+    opened[int(np.argmax(a.T.astype(float) @ w))] = True
+    close, _ = scale._cover_probe(pairs, w, k, optimum - 1, none, opened,
+                                  time.perf_counter() + 30)
+    j_open = int(np.flatnonzero(opened)[0])
+    for j in np.flatnonzero(close):
+        best = max((v for c, v in values.items() if j in c and j_open in c), default=-np.inf)
+        assert best < optimum - 1
+
+
+def clustered_problem(seed, n_demand, n_candidates, side=4000.0, cutoff=600.0):
+    """Demand in 8 clusters, half the candidates near demand: a fractional LP relaxation."""
+    rng = np.random.default_rng(seed)
+    centre = rng.uniform(0, side, (8, 2))
+    xy = centre[rng.integers(0, 8, n_demand)] + rng.normal(0, 300, (n_demand, 2))
+    half = n_candidates // 2
+    site_xy = np.vstack([xy[rng.choice(n_demand, half, replace=False)]
+                         + rng.normal(0, 50, (half, 2)),
+                         rng.uniform(0, side, (n_candidates - half, 2))])
+    dist = np.hypot(*(xy[:, None, :] - site_xy[None, :, :]).transpose(2, 0, 1)) * 1.3
+    d, s = np.nonzero(dist <= cutoff)
+    weights = np.maximum(np.round(rng.lognormal(3.0, 0.8, n_demand)), 1.0)
+    return SitingProblem.from_pairs(weights=weights, n_existing=0, n_candidates=n_candidates,
+                                    pairs=(d, s, dist[d, s]))
+
+
+@pytest.mark.parametrize(("seed", "n_demand", "n_candidates", "k"),
+                         [(0, 1200, 200, 12), (1, 800, 160, 10), (5, 1200, 200, 12)])
+def test_mclp_large_probes_and_proves_the_optimum(seed, n_demand, n_candidates, k):
+    """Where the relaxation is fractional and there are too many candidates for one MIP:
+    local search, probing and the core reach the exact MIP's optimum and prove it."""
+    problem = clustered_problem(seed, n_demand, n_candidates, side=5000)
+    sol = mclp_large(problem, k=k, radius=500)
+    exact = solve_mclp(problem, k=k, radius=500, reduce=False)
+    assert sol.objective == pytest.approx(exact.objective, rel=1e-9)
+    assert sol.status == "Optimal" and sol.gap == 0
+    assert sol.details["ils"] > 0 and sol.details["probe_closed"] > 0
+    assert sol.details["bound"] == pytest.approx(sol.objective, rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_mclp_large_same_objective_as_spopt():
+    """spopt's MCLP (HiGHS through PuLP) on the same instance, as the benchmark compares."""
+    import pulp
+    from spopt import locate
+
+    problem, dist = random_problem(5, n_demand=500, n_existing=0, n_candidates=60, side=5000)
+    dist = np.where(np.isfinite(dist), dist, 1e9)
+    peer = locate.MCLP.from_cost_matrix(dist, problem.weights, service_radius=700,
+                                        p_facilities=6)
+    peer.solve(pulp.HiGHS(msg=False, gapRel=1e-9))
+    ours = mclp_large(problem, k=6, radius=700)
+    assert ours.objective == pytest.approx(pulp.value(peer.problem.objective), rel=1e-9)
+    assert ours.status == "Optimal"
 
 
 def test_existing_centres_stay_open_and_are_counted_first():
