@@ -306,10 +306,13 @@ def access(mode: str, region: str | None, as_json: bool, no_isochrones: bool,
               default="network", show_default=True, help="Where candidate sites come from.")
 @click.option("--capacitated", is_flag=True, help="Sites serve at most 100 households per 30 m².")
 @click.option("--allow-close", is_flag=True, help="Existing centres may close or move.")
+@click.option("--planned", is_flag=True,
+              help="Count planned centres as already there (site what the plan leaves).")
 @click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def site(model_name: str, k: int | None, radius: float | None, level: str, source: str,
-         capacitated: bool, allow_close: bool, time_limit: float, as_json: bool) -> None:
+         capacitated: bool, allow_close: bool, planned: bool, time_limit: float,
+         as_json: bool) -> None:
     """Propose where new party-mass service centres should go (walking distances)."""
     from gis.db.connection import connection
     from gis.siting import SitingError
@@ -320,7 +323,7 @@ def site(model_name: str, k: int | None, radius: float | None, level: str, sourc
     try:
         with connection() as conn:
             data = build_problem(conn, source=source, level=level, radius_m=radius,
-                                 capacitated=capacitated,
+                                 capacitated=capacitated, planned=planned,
                                  cutoff_m=None if model_name != "pmedian" else
                                  2 * (radius or get_settings().norms.radius_for_level(level)))
         sol = solve(data, model=model_name, k=k, allow_close=allow_close,

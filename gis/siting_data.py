@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from gis import siting_scale
 from gis.access import AccessModel, virtual_edges
-from gis.access_store import load_centres, load_model
+from gis.access_store import load_centres, load_model, serving_statuses
 from gis.centers import CenterError, check_new_center, insert_center
 from gis.config import Norms, get_settings
 from gis.crs import dataset_metric_srid
@@ -150,7 +150,7 @@ def build_problem(conn: Connection, *, source: str = "network", level: str = "gr
                   radius_m: float | None = None, cutoff_m: float | None = None,
                   weight: str = "residents", capacitated: bool = False,
                   candidate_floor_area_m2: float = 200.0, spacing_m: float = 100.0,
-                  norms: Norms | None = None) -> SitingData:
+                  planned: bool = False, norms: Norms | None = None) -> SitingData:
     """Assemble a :class:`SitingProblem` from the database.
 
     Parameters
@@ -171,6 +171,9 @@ def build_problem(conn: Connection, *, source: str = "network", level: str = "gr
         without one get ``candidate_floor_area_m2``).
     spacing_m : float
         Network candidates: one node per square of this side.
+    planned : bool
+        Count planned centres (an adopted plan) as already there, like the existing ones, so a
+        new run proposes what the plan still leaves uncovered.
 
     Raises
     ------
@@ -192,9 +195,10 @@ def build_problem(conn: Connection, *, source: str = "network", level: str = "gr
     buildings = buildings.merge(households, on="id", how="left")
     rows = np.flatnonzero(buildings["residents"].to_numpy() > 0)
     demand = buildings.iloc[rows].reset_index(drop=True)
-    existing = load_centres(conn, srid, norms)
+    existing = load_centres(conn, srid, norms, planned=planned)
     area = copy_query(conn, "SELECT id, name, floor_area_m2::float8 FROM service_centers"
-                            " WHERE status = 'existing' ORDER BY id",
+                            " WHERE status = ANY(%(statuses)s) ORDER BY id",
+                      {"statuses": serving_statuses(planned)},
                       names=["id", "name", "area"])
     sites = pd.DataFrame({"ref": [f"E{i}" for i in existing.ids], "name": area["name"],
                           "x": existing.xy[:, 0], "y": existing.xy[:, 1],

@@ -260,6 +260,14 @@ def test_adopt_stores_planned_centres_and_closes_the_gaps_with_the_plan(client, 
     api = client.get(f"/api/coverage?region={DISTRICT}").get_json()
     assert api["planned"] is False and api["kpis"]["gap_counts"]["beyond_service_radius"] == gaps
 
+    # siting again: counting the plan nothing is left to site; without it, the same proposal
+    status, again = run(client, region=DISTRICT, model="lscp", planned=True)
+    assert status == 200 and again["planned"] is True
+    assert [s for s in again["sites"] if not s["existing"]] == []
+    status, again = run(client, region=DISTRICT, model="lscp")
+    assert again["planned"] is False
+    assert len([s for s in again["sites"] if not s["existing"]]) == len(new)
+
     # links keep the view; downloads are of the view asked for
     street = rows(siting_url, "SELECT min(code) FROM regions WHERE parent_code = %s",
                   (DISTRICT,))[0][0]

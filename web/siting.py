@@ -1,10 +1,11 @@
 """The siting page (``/siting``) and its API: run a model, the coverage curve, adopt the sites.
 
 - ``GET /siting?region=CODE`` — the form (model, k, radius, level, candidate source,
-  capacitated), the map and the panels the page script fills.
+  capacitated, with the plan), the map and the panels the page script fills.
 - ``POST /api/siting/run`` ``{"region", "model", "k", "radius_m", "level", "source",
-  "capacitated"}`` — the proposal (:func:`gis.siting_data.proposal`): sites, the building
-  each serves, residents within a radius before and after.
+  "capacitated", "planned"}`` — the proposal (:func:`gis.siting_data.proposal`): sites, the
+  building each serves, residents within a radius before and after; with ``planned`` the
+  adopted planned centres count as already there.
 - ``POST /api/siting/curve`` (same fields, ``k_max`` instead of ``k``) — residents covered
   by the best k new sites for k = 0 … K (MCLP).
 - ``POST /api/siting/adopt`` ``{"region", "level", "radius_m", "sites": [{"lon", "lat",
@@ -47,8 +48,8 @@ from web.siting_map import NEW_LEVELS, build_siting_map, fetch_siting_data, page
 bp = Blueprint("siting", __name__)
 
 NOT_FOUND = (layers.RegionNotFoundError, RegionError)
-RUN_FIELDS = ("region", "model", "k", "radius_m", "level", "source", "capacitated")
-CURVE_FIELDS = ("region", "k_max", "radius_m", "level", "source", "capacitated")
+RUN_FIELDS = ("region", "model", "k", "radius_m", "level", "source", "capacitated", "planned")
+CURVE_FIELDS = ("region", "k_max", "radius_m", "level", "source", "capacitated", "planned")
 ADOPT_FIELDS = ("region", "level", "radius_m", "sites")
 # a walking radius beyond this is no service radius (and makes every pair a pair)
 MAX_RADIUS_M = 5000.0
@@ -154,7 +155,8 @@ def _problem_args(body: dict) -> dict[str, Any]:
             "radius_m": _radius(body),
             "level": _choice(body, "level", LEVELS, "grid"),
             "source": _choice(body, "source", SOURCES, "network"),
-            "capacitated": _flag(body, "capacitated")}
+            "capacitated": _flag(body, "capacitated"),
+            "planned": _flag(body, "planned")}
 
 
 def _build(conn, args: dict[str, Any], *, model: str):
@@ -165,7 +167,7 @@ def _build(conn, args: dict[str, Any], *, model: str):
     except RegionNotFoundError as err:
         abort(404, description=str(err))
     data = build_problem(conn, source=args["source"], level=args["level"], radius_m=radius,
-                         capacitated=args["capacitated"],
+                         capacitated=args["capacitated"], planned=args["planned"],
                          # p-median may walk people further than the radius
                          cutoff_m=2 * radius if model == "pmedian" else None)
     data = for_region(conn, data, args["region"])
@@ -235,7 +237,8 @@ def run():
         return jsonify(error=str(err), status=422), 422
     out = proposal(data, solution)
     out.update(region=args["region"], level=args["level"], source=args["source"],
-               capacitated=args["capacitated"], k=k, radius_is_norm=args["radius_m"] is None,
+               capacitated=args["capacitated"], planned=args["planned"], k=k,
+               radius_is_norm=args["radius_m"] is None,
                build_seconds=round(built - start, 3),
                total_seconds=round(time.perf_counter() - start, 3))
     return jsonify(out)

@@ -41,6 +41,7 @@
       level: document.getElementById("gm-level"),
       source: document.getElementById("gm-source"),
       capacitated: document.getElementById("gm-capacitated"),
+      planned: document.getElementById("gm-planned"),
       run: document.getElementById("gm-run"),
       progress: document.getElementById("gm-progress"),
       error: document.getElementById("gm-site-error"),
@@ -72,7 +73,8 @@
 
     function params() {
       var body = {region: S.region, model: ui.model.value, level: ui.level.value,
-                  source: ui.source.value, capacitated: ui.capacitated.checked};
+                  source: ui.source.value, capacitated: ui.capacitated.checked,
+                  planned: ui.planned.checked};
       if (ui.radius.value !== "") { body.radius_m = Number(ui.radius.value); }
       if (ui.model.value !== "lscp") { body.k = ui.k.value === "" ? null : Number(ui.k.value); }
       return body;
@@ -404,7 +406,7 @@
         + "spinner-border-sm\"></span> " + esc(T["siting.curve_loading"]) + "</div>";
       ui.curveNote.textContent = fmt(T["siting.curve_note"], {radius: int(answer.radius_m)});
       var req = {region: body.region, level: body.level, source: body.source,
-                 capacitated: body.capacitated,
+                 capacitated: body.capacitated, planned: body.planned,
                  k_max: Math.min(30, Math.max(10, answer.new_sites))};
       if (body.radius_m != null) { req.radius_m = body.radius_m; }
       postJson(S.urls.curve, req).then(function (curve) {
