@@ -189,6 +189,10 @@ def _parse_column(f: Field, values: pd.Series) -> tuple[pd.Series, np.ndarray, l
     return parsed, where, [failures[text.iloc[i]] for i in where]
 
 
+def _db_message(exc: psycopg2.Error) -> str:
+    return ((exc.diag.message_primary if exc.diag else None) or str(exc)).strip()
+
+
 def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
     parts = shapely.get_parts(g)
     polys = [p for p in parts if shapely.get_type_id(p) in (3, 6)]
@@ -359,6 +363,48 @@ class _Import:
         report.dry_run = dry_run
         params = {"user": self.user}
         rules = rules_for(self.spec.name, self.present)
+        try:
+            rejected = self._check(rules, params)
+        except psycopg2.Error as exc:
+            self.abort()
+            raise LayerImportError(f"{report.source}: the rows could not be checked "
+                                   f"({_db_message(exc)}); nothing was imported", report) from None
+        if report.rejected and not dry_run:
+            self.abort()
+            raise LayerImportError(
+                f"{report.source}: {report.rejected_rows} of {report.read} rows rejected; "
+                "nothing was imported\n" + "\n".join(f"  {e}" for e in report.rejected[:20]),
+                report)
+        try:
+            cur.execute("DELETE FROM import_stage WHERE row = ANY(%s)", (sorted(rejected),))
+            cur.execute("CREATE TEMP TABLE import_written (id integer, inserted boolean)")
+            cur.execute(f"WITH w AS ({rules.upsert}) INSERT INTO import_written SELECT * FROM w",
+                        params)
+            # fresh rows have no statistics yet: plan the follow-up joins on real ones
+            cur.execute("ANALYZE import_written")
+            if report.read > 10_000:
+                cur.execute(f"ANALYZE {self.spec.table}")
+            for sql in rules.after:
+                cur.execute(sql, params)
+        except psycopg2.Error as exc:
+            self.abort()
+            raise LayerImportError(f"{report.source}: the database refused the rows "
+                                   f"({_db_message(exc)}); nothing was imported", report) from None
+        cur.execute("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+                    " FROM import_written")
+        report.inserted, report.updated = cur.fetchone()
+        cur.execute("SELECT count(*) FROM import_stage")
+        report.unchanged = cur.fetchone()[0] - report.inserted - report.updated
+        if dry_run:
+            self.abort()
+        else:
+            cur.execute("DROP TABLE import_stage, import_written")
+            cur.execute("RELEASE SAVEPOINT layer_import")
+        return report
+
+    def _check(self, rules, params: dict[str, Any]) -> set[int]:
+        """Fill defaults, then list duplicate keys and rows failing a check (by staged row)."""
+        report, cur = self.report, self.cur
         cur.execute("ANALYZE import_stage")
         for sql in rules.prepare:
             cur.execute(sql, params)
@@ -380,39 +426,7 @@ class _Import:
         report.rejected.sort(key=lambda e: (e.row is None, e.row or 0))
         report.rejected = [self._sheet_row(e) for e in report.rejected]
         report.repaired = [self._sheet_row(e) for e in report.repaired]
-        if report.rejected and not dry_run:
-            self.abort()
-            raise LayerImportError(
-                f"{report.source}: {report.rejected_rows} of {report.read} rows rejected; "
-                "nothing was imported\n" + "\n".join(f"  {e}" for e in report.rejected[:20]),
-                report)
-        cur.execute("DELETE FROM import_stage WHERE row = ANY(%s)", (sorted(rejected),))
-        try:
-            cur.execute("CREATE TEMP TABLE import_written (id integer, inserted boolean)")
-            cur.execute(f"WITH w AS ({rules.upsert}) INSERT INTO import_written SELECT * FROM w",
-                        params)
-            # fresh rows have no statistics yet: plan the follow-up joins on real ones
-            cur.execute("ANALYZE import_written")
-            if cur.rowcount and cur.rowcount > 10_000 or report.read > 10_000:
-                cur.execute(f"ANALYZE {self.spec.table}")
-            for sql in rules.after:
-                cur.execute(sql, params)
-        except psycopg2.Error as exc:
-            self.abort()
-            detail = (exc.diag.message_primary or str(exc)).strip()
-            raise LayerImportError(f"{report.source}: the database refused the rows ({detail}); "
-                                   "nothing was imported", report) from None
-        cur.execute("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-                    " FROM import_written")
-        report.inserted, report.updated = cur.fetchone()
-        cur.execute("SELECT count(*) FROM import_stage")
-        report.unchanged = cur.fetchone()[0] - report.inserted - report.updated
-        if dry_run:
-            self.abort()
-        else:
-            cur.execute("DROP TABLE import_stage, import_written")
-            cur.execute("RELEASE SAVEPOINT layer_import")
-        return report
+        return rejected
 
     def next_sheet(self, name: str) -> None:
         """The following tables come from the workbook's sheet ``name``."""
