@@ -29,7 +29,7 @@ cutoff" costs what "unassigned" costs in ours).
 Usage::
 
     .venv/bin/python benchmarks/siting.py                  # the full size
-    .venv/bin/python benchmarks/siting.py --models mclp --cap 300
+    .venv/bin/python benchmarks/siting.py --models mclp
     .venv/bin/python benchmarks/siting.py --demand 20000 --candidates 1000 --sizes 1000x100
 """
 
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=5_000)
     parser.add_argument("--sizes", default="1000x100,2000x200,5000x500,7000x700,10000x1000",
                         help="subsets for spopt, demand x candidates, grown until spopt fails")
-    parser.add_argument("--cap", type=float, default=120.0, help="spopt's time cap, seconds")
+    parser.add_argument("--cap", type=float, default=300.0, help="spopt's time cap, seconds")
     parser.add_argument("--max-dense", type=float, default=2.5e6,
                         help="p-median: largest demand × candidates given to spopt (its PuLP"
                              " model has one variable per cell: 6.4 GB at 5,000 × 500)")
