@@ -27,7 +27,7 @@ import psycopg2.extensions
 from gis.access_store import access_is_fresh
 from gis.config import Norms, get_settings
 from gis.coverage import GAP_KINDS, CoverageReport, load_report, run_coverage
-from gis.layers import RegionNotFoundError, check_region_code
+from gis.layers import RegionNotFoundError, check_digits, check_region_code
 from gis.regions import SUBREGIONS_SQL
 
 __all__ = ["GridNotFoundError", "check_grid_code", "child_regions", "computed_at", "ensure_report",
@@ -62,12 +62,8 @@ def check_grid_code(code: str | None) -> str | None:
     ValueError
         If the code is not exactly 15 digits.
     """
-    if code is None:
-        return None
-    code = str(code).strip()
-    if not _GRID_CODE.match(code):
-        raise ValueError(f"grid code {code!r} is not 15 digits (community code + serial)")
-    return code
+    return check_digits(code, _GRID_CODE, "grid code {!r} is not 15 digits (community code + "
+                                          "serial)")
 
 # the region asked for and everything under it (every region when none is asked for)
 _SUB = SUBREGIONS_SQL

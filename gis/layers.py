@@ -34,6 +34,7 @@ __all__ = [
     "UnknownLayerError",
     "buildings",
     "check_bbox",
+    "check_digits",
     "check_region_code",
     "communities",
     "get_layer",
@@ -74,11 +75,17 @@ def check_region_code(code: str | None) -> str | None:
     ValueError
         If the code is not exactly 12 digits.
     """
+    return check_digits(code, _REGION_CODE, "region code {!r} is not a 12-digit statistical "
+                                            "division code")
+
+
+def check_digits(code: str | None, pattern: re.Pattern, message: str) -> str | None:
+    """``code`` stripped when it matches ``pattern``; None stays None; else ValueError(message)."""
     if code is None:
         return None
     code = str(code).strip()
-    if not _REGION_CODE.match(code):
-        raise ValueError(f"region code {code!r} is not a 12-digit statistical division code")
+    if not pattern.match(code):
+        raise ValueError(message.format(code))
     return code
 
 
