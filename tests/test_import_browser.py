@@ -2,9 +2,10 @@
 
 The file's buildings appear on the map as soon as the check has read them, the progress bar
 runs to 100 %, the counts and the column mapping show, and "导入" (enabled by a check without
-rejected rows) writes them. A second file with a bad row is drawn with that row in red, lists
-it, and cannot be imported. An OpenStreetMap extract is checked (its buildings drawn, its
-counts listed) and imported into the district offered. Screenshots:
+rejected rows) writes them from the upload the check kept (the file is not sent again). A
+second file with a bad row is drawn with that row in red, lists it, and cannot be imported.
+An OpenStreetMap extract is checked (its buildings drawn, its counts listed) and imported into
+the district offered. Screenshots:
 ``test-artifacts/import.png``, ``test-artifacts/import-rejected.png`` and
 ``test-artifacts/import-osm.png``.
 """
@@ -112,6 +113,7 @@ def test_check_preview_and_import_buildings(chromium, live_url, browser_demo_url
     page.wait_for_selector("#gm-imported", timeout=60_000)
     page.wait_for_function(IDLE, timeout=60_000)
     assert "已导入楼栋：新增 6，更新 0，未变 0" in page.inner_text("#gm-imported")
+    assert page.evaluate("window.gmImport.reused") is True  # the checked upload, not a new one
     assert "导入完成" in page.inner_text("#gm-import-status")
     assert page.get_attribute("#gm-import-bar", "aria-valuenow") == "100"
     assert page.is_disabled("#gm-import")  # check again before importing again
@@ -233,6 +235,7 @@ def test_openstreetmap_extract_is_checked_on_the_map_then_imported(chromium, liv
     page.wait_for_selector("#gm-imported", timeout=120_000)
     page.wait_for_function(IDLE, timeout=60_000)
     assert "已导入 OpenStreetMap：楼栋新增 482，更新 0，未变 0" in page.inner_text("#gm-imported")
+    assert page.evaluate("window.gmImport.reused") is True
     assert "导入完成：482 栋楼" in page.inner_text("#gm-import-status")
     (after,), = rows(browser_demo_url, "SELECT count(*) FROM buildings WHERE code LIKE 'osm:%%'")
     assert after == 482

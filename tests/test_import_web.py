@@ -2,7 +2,8 @@
 
 Files are uploaded with Flask's test client to a demo copy of this module's own; expectations
 come from the database (rows written, checksums of whole tables) and from the files themselves,
-not from the code under test. The upload folder must be empty once each job ends.
+not from the code under test. The upload folder must be empty once each job ends, but for the
+upload a passed check keeps for the import (``from_job``) until it is used or expires.
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ def run(client, layer, files, **kwargs) -> dict:
     return wait(client, response.get_json()["job"])
 
 
+def uploads_left(client, upload_dir: Path) -> list[str]:
+    """The upload folders left but those passed checks keep for their import."""
+    left = []
+    for folder in sorted(upload_dir.iterdir()):
+        response = client.get(f"/api/import/jobs/{folder.name}?preview=0")
+        if response.status_code == 200 and response.get_json()["reusable"]:
+            continue
+        left.append(folder.name)
+    return left
+
+
 def centres_csv(*body: list) -> bytes:
     return csv_bytes(["编码", "名称", "级别", "状态", "社区代码", "经度", "纬度", "面积（㎡）"],
                      [list(r) for r in body])
@@ -157,12 +169,17 @@ def test_centres_csv_is_checked_then_imported(client, import_url, upload_dir):
                                                                list(IN_LINGGUANG)]
     assert ["名称", "桃源社区新站"] in features[0]["properties"]["attrs"]
     assert check["preview"]["rejected_rows"] == []
-    # a check writes nothing, and the upload is gone
+    # a check writes nothing, and keeps the upload (only) for the import
     assert checksum(import_url, "service_centers") == before
-    assert list(upload_dir.iterdir()) == []
+    assert check["reusable"] is True
+    assert uploads_left(client, upload_dir) == []
+    assert (upload_dir / check["job"] / "服务中心.csv").read_bytes() == data
 
-    done = run(client, "centers", [(data, "服务中心.csv")], dry_run=False)
+    # the import takes the checked upload: no file sent
+    done = run(client, "centers", [], dry_run=False, from_job=check["job"])
     assert done["state"] == "done" and done["error"] is None
+    assert done["source"] == "服务中心.csv" and done["reusable"] is False
+    assert not (upload_dir / check["job"]).exists()
     assert (done["report"]["inserted"], done["report"]["rejected_rows"]) == (2, 0)
     assert done["preview"] is None  # an import draws nothing new
     got = rows(import_url, "SELECT code, name, level, status, region_code, floor_area_m2,"
@@ -177,6 +194,124 @@ def test_centres_csv_is_checked_then_imported(client, import_url, upload_dir):
     again = run(client, "centers", [(data, "服务中心.csv")])
     assert (again["report"]["inserted"], again["report"]["updated"],
             again["report"]["unchanged"]) == (0, 0, 2)
+
+
+def from_job(client, job: str, layer: str = "centers", **fields):
+    """POST an import of the checked upload of ``job`` (no file)."""
+    return start(client, layer, [], dry_run=False, from_job=job, **fields)
+
+
+def refused(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.get_json()
+    body = response.get_json()
+    assert (body["code"], body["status"]) == (code, status) and body["error"]
+
+
+def test_a_checked_upload_is_imported_once(client, import_url, upload_dir):
+    data = centres_csv(["WEB-T1", "一次导入站", "网格级", "", TAOYUAN, *IN_TAOYUAN, ""])
+    check = run(client, "centers", [(data, "一次.csv")])
+    assert check["state"] == "done" and check["reusable"] is True
+    done = wait(client, from_job(client, check["job"]).get_json()["job"])
+    assert done["state"] == "done" and done["report"]["inserted"] == 1
+    after = checksum(import_url, "service_centers")
+    assert not (upload_dir / check["job"]).exists()
+
+    # the upload is gone with the import: a second one is refused, writing nothing
+    refused(from_job(client, check["job"]), 410, "check_used")
+    assert client.get(f"/api/import/jobs/{check['job']}").get_json()["reusable"] is False
+    assert checksum(import_url, "service_centers") == after
+    assert rows(import_url, "SELECT count(*) FROM service_centers WHERE code = 'WEB-T1'") == [(1,)]
+    assert uploads_left(client, upload_dir) == []
+
+
+def test_a_checked_upload_needs_the_checked_options(client, import_url, upload_dir):
+    data = csv_bytes(["站号", "名称", "级别", "社区代码", "经度", "纬度"],
+                     [["WEB-O1", "选项站", "社区", TAOYUAN, *IN_TAOYUAN]])
+    mapping = ("站号,code\n".encode(), "映射.csv")
+    check = run(client, "centers", [(data, "选项.csv")], mapping=mapping)
+    assert check["state"] == "done" and check["reusable"] is True
+    before = checksum(import_url, "service_centers")
+    for changed in ({"layer": "buildings"}, {"coords": "gcj02"}, {"crs": "4490"},
+                    {"encoding": "GBK"}, {"sheet": "Sheet1"}, {"mapping": None},
+                    {"mapping": ("站号,name\n".encode(), "映射.csv")}):
+        fields = {"layer": "centers", "mapping": mapping, **changed}
+        layer = fields.pop("layer")
+        response = start(client, layer, [], dry_run=False, from_job=check["job"], **fields)
+        refused(response, 409, "options_changed")
+        assert "options changed since the check" in response.get_json()["error"]
+    assert checksum(import_url, "service_centers") == before
+    # the refusals leave the check's upload for the import with its own options
+    assert (upload_dir / check["job"] / "选项.csv").exists()
+    done = wait(client, from_job(client, check["job"], mapping=mapping).get_json()["job"])
+    assert done["state"] == "done", done["error"]
+    assert rows(import_url, "SELECT name FROM service_centers WHERE code = 'WEB-O1'") == [
+        ("选项站",)]
+    assert not (upload_dir / check["job"]).exists()
+
+
+def test_only_a_passed_check_can_be_imported(client, import_url, upload_dir):
+    rejected = run(client, "centers", [(centres_csv(
+        ["WEB-X1", "级别写错", "省级", "", TAOYUAN, *IN_TAOYUAN, ""]), "有错.csv")])
+    assert rejected["report"]["rejected_rows"] == 1 and rejected["reusable"] is False
+    assert not (upload_dir / rejected["job"]).exists()
+    refused(from_job(client, rejected["job"]), 409, "check_rejected")
+    failed = run(client, "centers", [(csv_bytes(["名称"], [["无级别"]]), "缺列.csv")])
+    assert failed["state"] == "failed" and failed["reusable"] is False
+    refused(from_job(client, failed["job"]), 409, "check_failed")
+    refused(from_job(client, "nosuchjob"), 404, "check_unknown")
+    # an import is no check
+    imported = run(client, "centers", [(centres_csv(
+        ["WEB-X2", "直接导入站", "社区", "", TAOYUAN, *IN_TAOYUAN, ""]), "直接.csv")],
+        dry_run=False)
+    assert imported["state"] == "done"
+    refused(from_job(client, imported["job"]), 404, "check_unknown")
+    # from_job is for an import, instead of files
+    data = centres_csv(["WEB-X3", "好站", "社区", "", TAOYUAN, *IN_TAOYUAN, ""])
+    check = run(client, "centers", [(data, "好.csv")])
+    refused(start(client, "centers", [], from_job=check["job"]), 400, "from_job_dry_run")
+    refused(start(client, "centers", [(data, "好.csv")], dry_run=False, from_job=check["job"]),
+            400, "from_job_files")
+    assert check["reusable"] is True
+    after_direct = rows(import_url, "SELECT count(*) FROM service_centers"
+                                    " WHERE code LIKE 'WEB-X%%'")
+    assert after_direct == [(1,)]  # WEB-X2 alone
+    assert uploads_left(client, upload_dir) == []
+
+
+def test_a_kept_upload_expires(import_url, tmp_path):
+    client = app_for(import_url, IMPORT_DIR=str(tmp_path),
+                     IMPORT_KEEP_CHECK_SECONDS=2).test_client()
+    data = centres_csv(["WEB-Z1", "过期站", "社区", "", TAOYUAN, *IN_TAOYUAN, ""])
+    check = run(client, "centers", [(data, "过期.csv")])
+    assert check["reusable"] is True and [p.name for p in tmp_path.iterdir()] == [check["job"]]
+    end = time.monotonic() + 10
+    while list(tmp_path.iterdir()):  # a timer deletes it, with no request to the app
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    refused(from_job(client, check["job"]), 410, "check_expired")
+    assert rows(import_url, "SELECT count(*) FROM service_centers WHERE code = 'WEB-Z1'") == [(0,)]
+    assert list(tmp_path.iterdir()) == []
+
+    # not kept at all
+    off = app_for(import_url, IMPORT_DIR=str(tmp_path), IMPORT_KEEP_CHECK_SECONDS=0).test_client()
+    check = run(off, "centers", [(data, "过期.csv")])
+    assert check["state"] == "done" and check["reusable"] is False
+    assert list(tmp_path.iterdir()) == []
+    refused(from_job(off, check["job"]), 410, "check_expired")
+
+
+def test_a_kept_upload_goes_with_its_forgotten_check(import_url, tmp_path, monkeypatch):
+    import web.imports
+
+    client = app_for(import_url, IMPORT_DIR=str(tmp_path)).test_client()
+    data = centres_csv(["WEB-F1", "遗忘站", "社区", "", TAOYUAN, *IN_TAOYUAN, ""])
+    check = run(client, "centers", [(data, "遗忘.csv")])
+    assert [p.name for p in tmp_path.iterdir()] == [check["job"]]
+    monkeypatch.setattr(web.imports, "KEEP_JOBS", 0)  # the next job drops every finished one
+    other = run(client, "centers", [(b"x", "x.csv")])
+    assert client.get(f"/api/import/jobs/{check['job']}").status_code == 404
+    assert other["state"] == "failed" and list(tmp_path.iterdir()) == []
+    refused(from_job(client, check["job"]), 404, "check_unknown")
 
 
 def test_rejected_rows_are_listed_and_the_database_is_left_alone(client, import_url, upload_dir):
@@ -199,7 +334,7 @@ def test_rejected_rows_are_listed_and_the_database_is_left_alone(client, import_
     assert "2 of 3 rows rejected; nothing was imported" in done["error"]
     assert [e["row"] for e in done["report"]["rejected"]] == [3, 4]
     assert checksum(import_url, "service_centers") == before
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def test_a_file_missing_a_required_column_fails_with_the_reason(client, import_url, upload_dir):
@@ -246,7 +381,7 @@ def test_xlsx_of_buildings(client, import_url, upload_dir):
     # a sheet that is not there
     missing = run(client, "buildings", [(data, "楼栋.xlsx")], sheet="Sheet9")
     assert missing["state"] == "failed" and "no sheet 'Sheet9'" in missing["error"]
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def shapefile(folder: Path, n: int = 4, *, prefix: str = "WEB-S", encoding: str = "utf-8",
@@ -288,7 +423,7 @@ def test_zipped_shapefile_and_shapefile_parts(client, import_url, tmp_path, uplo
     assert check["state"] == "done", check["error"]
     assert (check["report"]["unchanged"], check["report"]["inserted"]) == (4, 0)
     assert len(check["preview"]["features"]) == 4 and check["total"] == 4
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def test_walking_network_dry_run_counts_and_writes_nothing(client, import_url, tmp_path):
@@ -351,7 +486,7 @@ def test_a_column_mapping_file_names_headers_the_importer_does_not_know(client, 
     as_json = (json.dumps({"楼号": "code"}, ensure_ascii=False).encode(), "列映射.json")
     again = run(client, "buildings", [(data, "楼号.csv")], mapping=as_json)
     assert (again["report"]["unchanged"], again["report"]["inserted"]) == (2, 0)
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
     # a mapping to a field the layer has not: the job fails with the schema's message
     before = checksum(import_url, "buildings")
@@ -367,7 +502,7 @@ def test_a_column_mapping_file_names_headers_the_importer_does_not_know(client, 
     assert (body["code"], body["field"]) == ("mapping", "mapping")
     assert body["error"] == "列映射.csv: line 1 is not 'header,field'"
     assert checksum(import_url, "buildings") == before
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def test_encoding_override_reads_a_gbk_shapefile_whose_cpg_says_utf8(client, import_url,
@@ -391,7 +526,7 @@ def test_encoding_override_reads_a_gbk_shapefile_whose_cpg_says_utf8(client, imp
     assert done["state"] == "done", done["error"]
     assert rows(import_url, "SELECT code, name FROM buildings WHERE code LIKE 'WEB-E%%'"
                             " ORDER BY code") == [(f"WEB-E{i}", f"测绘{i}号楼") for i in range(3)]
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def test_openstreetmap_extract_is_checked_then_imported(database_factory, tmp_path):
@@ -435,9 +570,10 @@ def test_openstreetmap_extract_is_checked_then_imported(database_factory, tmp_pa
     assert 24.93 < lon < 24.96 and 60.16 < lat < 60.18
     assert rows(url, "SELECT (SELECT count(*) FROM regions), (SELECT count(*) FROM buildings)")\
         == [(0, 0)]
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [check["job"]]  # kept for the import
 
-    done = run(client, "osm", [(data, HELSINKI.name)], district=DISTRICT, dry_run=False)
+    # the extract is not sent again
+    done = run(client, "osm", [], district=DISTRICT, dry_run=False, from_job=check["job"])
     assert done["state"] == "done", done["error"]
     assert done["preview"] is None
     assert {k: done["report"]["osm"][k] for k in osm if k != "dry_run"} == \
@@ -505,7 +641,7 @@ def test_bad_requests_get_400_with_the_reason(client, import_url, upload_dir, la
     assert (body["code"], body["field"], body["status"]) == (code, field, 400)
     assert body["error"]
     assert (checksum(import_url, "buildings"), checksum(import_url, "service_centers")) == before
-    assert list(upload_dir.iterdir()) == []
+    assert uploads_left(client, upload_dir) == []
 
 
 def test_missing_file_message_and_unknown_job(client):

@@ -10,10 +10,17 @@
   (optional: ``UTF-8``, ``GBK`` or ``GB18030``, instead of the one detected), ``district``
   (``osm`` only, required: the 12-digit district code) and ``dry_run`` (``1``: check only,
   the default; ``0``: import). Answers 202 ``{"job", "url"}``: the work runs in a background
-  thread.
+  thread. Instead of ``files`` an import (``dry_run=0``) may give ``from_job``: the id of a
+  check that passed (no rejected rows), whose upload is then imported without sending it again.
+  Its layer and options (the mapping file compared by content) must be those of the check
+  (else 409 ``options_changed``); a check that is unknown (404 ``check_unknown``), running,
+  failed or with rejected rows (409 ``check_running``, ``check_failed``, ``check_rejected``),
+  already imported or whose upload has expired (410 ``check_used``, ``check_expired``) starts
+  nothing.
 - ``GET /api/import/jobs/<id>`` — ``{"job", "state": running|done|failed, "phase", "read",
-  "total", "report", "error", "error_kind", "preview"}``; ``?preview=0`` leaves the preview
-  (GeoJSON of the file's first features) out.
+  "total", "report", "error", "error_kind", "reusable", "preview"}``; ``?preview=0`` leaves
+  the preview (GeoJSON of the file's first features) out. ``reusable``: the check's upload is
+  kept for a ``from_job`` import.
 
 The layers are those of :data:`gis.io.schema.LAYERS`, imported by
 :func:`gis.io.layer_import.import_file`, ``network`` (the walking network,
@@ -23,12 +30,16 @@ network of one district; its preview is the extract's buildings).
 
 An import is all or nothing: a file with a rejected row, or one that cannot be read, writes
 nothing. Uploaded files go to a folder of their own under ``IMPORT_DIR`` (default
-``var/imports``) and are deleted when the job ends. A malformed request gets 400 with ``code``
-(what the page translates), ``field`` and an English ``error``.
+``var/imports``) and are deleted when the job ends, except a passed check's: that folder is
+kept for ``IMPORT_KEEP_CHECK_SECONDS`` (default 30 minutes; 0: never kept) and deleted when it
+expires, when the registry forgets the check, or by the import that uses it, once that ends
+(and, like any folder left behind, when an app starts a day later). A malformed request gets
+400 with ``code`` (what the page translates), ``field`` and an English ``error``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -88,6 +99,8 @@ DEFAULTS = {
     "IMPORT_PREVIEW_FEATURES": 2000,
     # None: <var_dir>/imports
     "IMPORT_DIR": None,
+    # a passed check keeps its upload this long for the import (from_job); 0: not kept
+    "IMPORT_KEEP_CHECK_SECONDS": 1800.0,
 }
 MAX_RUNNING = 2
 # finished jobs are kept this long for the page to read, and at most this many
@@ -153,6 +166,14 @@ class ImportJob:
     preview: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    # a check's: its options, what from_job must match (see _option_key), its saved files
+    # (the main one first) and what became of them: None while running, "kept" (until
+    # ``kept_until``), "rejected", "failed", "off" (keeping disabled), then "used", "expired"
+    options: Options | None = None
+    key: tuple | None = None
+    files: list[str] = field(default_factory=list)
+    upload: str | None = None
+    kept_until: float | None = None
 
     def as_json(self, *, with_preview: bool = True) -> dict[str, Any]:
         """The job as ``GET /api/import/jobs/<id>`` answers it."""
@@ -162,6 +183,7 @@ class ImportJob:
                "read": self.read, "total": self.total, "report": self.report,
                "error": self.error, "error_kind": self.error_kind,
                "preview_ready": self.preview is not None,
+               "reusable": self.upload == "kept",
                "seconds": round(end - self.started, 2)}
         if with_preview:
             out["preview"] = self.preview
@@ -177,6 +199,7 @@ class JobRegistry:
 
     def get(self, job_id: str) -> ImportJob | None:
         with self._lock:
+            self._sweep()
             return self._jobs.get(job_id)
 
     def running(self) -> int:
@@ -189,11 +212,85 @@ class JobRegistry:
             done = sorted((j for j in self._jobs.values() if j.finished is not None),
                           key=lambda j: j.finished or 0.0)
             for j in done[:max(len(done) - KEEP_JOBS, 0)]:
+                self._drop_upload(j, "expired")
                 self._jobs.pop(j.id, None)
             for j in done:
                 if now - (j.finished or now) > KEEP_SECONDS:
+                    self._drop_upload(j, "expired")
                     self._jobs.pop(j.id, None)
+            self._sweep()
             self._jobs[job.id] = job
+
+    def keep(self, job: ImportJob, seconds: float) -> None:
+        """Keep a passed check's upload for ``seconds`` (a timer deletes it then)."""
+        with self._lock:
+            job.kept_until = time.time() + seconds
+            job.upload = "kept"
+        timer = threading.Timer(seconds + 0.01, self.expire)
+        timer.daemon = True
+        timer.start()
+
+    def expire(self) -> None:
+        """Delete the kept uploads whose time is up."""
+        with self._lock:
+            self._sweep()
+
+    def claim(self, job_id: str, key: tuple) -> ImportJob:
+        """The passed check ``job_id`` whose kept upload an import takes over (marked used).
+
+        Raises
+        ------
+        RequestError
+            404 unknown, 409 running, failed, rejected rows or other options, 410 used or
+            expired; the check is left as it was.
+        """
+        with self._lock:
+            self._sweep()
+            job = self._jobs.get(job_id)
+            if job is None or not job.dry_run:
+                raise RequestError("check_unknown", "from_job",
+                                   f"no check {job_id[:40]!r} (it may have been forgotten or "
+                                   "the server restarted): upload the file again", 404)
+            if job.state == "running":
+                raise RequestError("check_running", "from_job",
+                                   "the check is still running: wait for it to pass", 409)
+            refused = {
+                "failed": ("check_failed", 409, "the check failed: fix the file and check it "
+                                                "again"),
+                "rejected": ("check_rejected", 409, "the check rejected rows: fix them and "
+                                                    "check the file again"),
+                "used": ("check_used", 410, "the checked upload was imported already: check "
+                                            "the file again"),
+                "expired": ("check_expired", 410, "the checked upload has expired: upload the "
+                                                  "file again"),
+                "off": ("check_expired", 410, "checked uploads are not kept: upload the file "
+                                              "again"),
+            }
+            if job.upload != "kept":
+                code, status, message = refused.get(job.upload or "failed", refused["failed"])
+                raise RequestError(code, "from_job", message, status)
+            if job.key != key:
+                raise RequestError("options_changed", "from_job",
+                                   "options changed since the check: the layer and options "
+                                   "must be those checked (or upload the file again)", 409)
+            job.upload = "used"
+            job.kept_until = None
+            return job
+
+    def _sweep(self) -> None:
+        # under the lock
+        now = time.time()
+        for j in self._jobs.values():
+            if j.kept_until is not None and now >= j.kept_until:
+                self._drop_upload(j, "expired")
+
+    @staticmethod
+    def _drop_upload(job: ImportJob, why: str) -> None:
+        # under the lock: delete a kept upload
+        if job.upload == "kept":
+            job.upload = why
+            job.kept_until = None
+            shutil.rmtree(job.folder, ignore_errors=True)
 
 
 @bp.record_once
@@ -481,26 +578,65 @@ def _check_files(uploads, layer: str) -> list[tuple[str, Any]]:
     return out
 
 
+def _option_key(options: Options, mapping_digest: str | None) -> tuple:
+    """What an import from a check must share with the check (the mapping file by content)."""
+    return (options.layer, options.crs, options.coords, options.sheet, options.encoding,
+            options.district, mapping_digest)
+
+
+def _digest(upload) -> str:
+    """The SHA-256 of an uploaded file (read, then rewound for saving)."""
+    stream = upload.stream
+    stream.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
 @bp.post("/api/import")
 def start():
-    """Start a check (``dry_run=1``) or an import (``dry_run=0``) of an uploaded file."""
+    """Start a check (``dry_run=1``) or an import (``dry_run=0``) of an upload or of a check's.
+
+    ``from_job`` names the passed check whose kept upload is imported (nothing is uploaded).
+    """
     request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+    files: list[tuple[str, Any]] = []
+    checked: ImportJob | None = None
     try:
         try:
             uploads = request.files.getlist("files") + request.files.getlist("file")
             options = _options()
+            from_job = (request.form.get("from_job") or "").strip()
         except RequestEntityTooLarge:
             limit = current_app.config["IMPORT_MAX_BYTES"]
             raise RequestError("too_large", "files",
                                f"the upload is larger than {limit / 1024 / 1024:,.0f} MB",
                                413) from None
-        files = _check_files(uploads, options.layer)
+        if from_job:
+            if any(f and f.filename for f in uploads):
+                raise RequestError("from_job_files", "files", "give either files or from_job "
+                                                              "(a checked upload), not both")
+            if options.dry_run:
+                raise RequestError("from_job_dry_run", "dry_run", "from_job imports a checked "
+                                                                  "upload: send dry_run=0")
+        else:
+            files = _check_files(uploads, options.layer)
         mapping_upload = _check_mapping()
+        mapping_digest = None if mapping_upload is None else _digest(mapping_upload[1])
         if _registry().running() >= MAX_RUNNING:
             raise RequestError("busy", "files", "other imports are running; try again when "
                                                 "they are done", 429)
+        if from_job:
+            checked = _registry().claim(from_job, _option_key(options, mapping_digest))
     except RequestError as err:
         return _bad(err)
+    if checked is not None:
+        # the check's upload, and its mapping (the same file, compared above)
+        assert checked.options is not None
+        options.mapping = checked.options.mapping
+        return _launch(options, checked.folder, checked.files)
     job_id = uuid.uuid4().hex
     folder = _import_dir() / job_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -524,14 +660,26 @@ def start():
             message = _scrub(str(exc), _folder_prefixes(folder))
             shutil.rmtree(folder, ignore_errors=True)
             return _bad(RequestError("mapping", "mapping", message))
-    job = ImportJob(job_id, options.layer, options.dry_run, files[0][0], folder)
+    return _launch(options, folder, [name for name, _ in files], job_id=job_id,
+                   key=_option_key(options, mapping_digest))
+
+
+def _launch(options: Options, folder: Path, files: list[str], *, job_id: str | None = None,
+            key: tuple | None = None):
+    """Start the job of ``files`` (saved in ``folder``, the main one first); the 202 answer."""
+    job_id = job_id or uuid.uuid4().hex
+    job = ImportJob(job_id, options.layer, options.dry_run, files[0], folder)
+    if options.dry_run:
+        job.options, job.key, job.files = options, key, list(files)
     _registry().add(job)
     app = current_app._get_current_object()
     thread = threading.Thread(
         target=run_job, name=f"import-{job_id[:8]}", daemon=True,
-        args=(job, options, folder / files[0][0]),
+        args=(job, options, folder / files[0]),
         kwargs={"url": app.config.get("DATABASE_URL") or None, "logger": app.logger,
-                "preview_limit": app.config["IMPORT_PREVIEW_FEATURES"]})
+                "preview_limit": app.config["IMPORT_PREVIEW_FEATURES"],
+                "registry": _registry(),
+                "keep_s": float(app.config["IMPORT_KEEP_CHECK_SECONDS"] or 0)})
     thread.start()
     return jsonify(job=job_id, url=url_for("imports.job", job_id=job_id)), 202
 
@@ -691,11 +839,14 @@ def layer_report(report, *, shown: int = SHOWN_ROWS) -> dict[str, Any]:
 
 
 def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, logger,
-            preview_limit: int) -> None:
+            preview_limit: int, registry: JobRegistry | None = None,
+            keep_s: float = 0.0) -> None:
     """Check or import ``path`` for ``job`` (in its thread), then delete the upload.
 
-    The job's ``state`` changes last, once its report, preview and counts are final and the
-    upload is gone, so a poller that sees ``done`` or ``failed`` sees everything.
+    A check that passes (no rejected rows) instead keeps the upload for ``keep_s`` seconds
+    (with a ``registry`` to expire it), for an import to take over (``from_job``). The job's
+    ``state`` changes last, once its report, preview and counts are final and the upload is
+    gone or kept, so a poller that sees ``done`` or ``failed`` sees everything.
     """
     from gis.io.coords import CoordinateError
     from gis.io.layer_import import LayerImportError, import_file
@@ -763,7 +914,20 @@ def run_job(job: ImportJob, options: Options, path: Path, *, url: str | None, lo
                      "server log)")
         job.error_kind = "internal"
     finally:
-        shutil.rmtree(job.folder, ignore_errors=True)
+        keep = False
+        if job.dry_run:
+            if state != "done":
+                job.upload = "failed"
+            elif (job.report or {}).get("rejected_rows"):
+                job.upload = "rejected"
+            elif registry is None or keep_s <= 0:
+                job.upload = "off"
+            else:
+                keep = True
+        if keep and registry is not None:
+            registry.keep(job, keep_s)  # for the import (from_job); a timer deletes it
+        else:
+            shutil.rmtree(job.folder, ignore_errors=True)
         if job.preview is not None:
             rows = {f["properties"]["row"] for f in job.preview["features"]}
             job.preview["rejected_rows"] = sorted(rows & rejected_rows)

@@ -10,7 +10,9 @@
  * the map as soon as the server has read them, and the report (counts, column mapping,
  * rejected and repaired rows, notes) fills the panel; rejected rows are drawn red. "导入" is
  * enabled only after a check without rejected rows, and only while the file and options stay
- * as checked; it uploads again with dry_run=0 and shows what was written.
+ * as checked; it imports the upload the server kept from the check (from_job, with the same
+ * options: the file is not sent again) and shows what was written. When the server no longer
+ * has that upload (expired, used, restarted) the file is uploaded again with dry_run=0.
  *
  * Only the options that apply to the layer are shown and sent: an OpenStreetMap extract
  * ("osm") takes the file and the district code alone (its report is the counts of
@@ -28,6 +30,9 @@
   // the form fields each layer takes (besides the file)
   var OPTIONS = ["district", "crs", "coords", "sheet", "encoding", "mapping"];
   var DISTRICT_RE = /^[0-9]{4}(?!00)[0-9]{2}0{6}$/;
+  // refusals of from_job after which the file is simply uploaded again
+  var UPLOAD_AGAIN = {check_unknown: true, check_used: true, check_expired: true,
+                      options_changed: true};
 
   function applies(layer, option) {
     if (layer === "osm") { return option === "district"; }
@@ -80,12 +85,14 @@
     var inputs = {district: ui.district, crs: ui.crs, coords: ui.coords, sheet: ui.sheet,
                   encoding: ui.encoding, mapping: ui.mappingFile};
     // what tests and the console may look at
-    var api = {map: map, group: group, last: null, preview: null, features: 0};
+    var api = {map: map, group: group, last: null, preview: null, features: 0,
+               reused: false};
     window.gmImport = api;
 
     var fileHint = ui.fileHint.textContent;
     var busy = false;
     var checked = null;       // the form signature of the last check without rejected rows
+    var checkedJob = null;    // that check's job, while the server keeps its upload
     var previewLayer = null;
     var layerOfRow = {};
 
@@ -152,6 +159,7 @@
     function formChanged() {
       if (checked !== null && checked !== signature()) {
         checked = null;
+        checkedJob = null;
         if (!ui.report.hidden) { showVerdict(false, T["import.changed"]); }
       }
       syncButtons();
@@ -232,10 +240,15 @@
     }
 
     // --- the upload and the job ----------------------------------------------------------------
-    function upload(dryRun) {
+    // the form with the file, or naming the check whose kept upload to import (fromJob)
+    function upload(dryRun, fromJob) {
       var data = new FormData();
       data.append("layer", ui.layer.value);
-      Array.prototype.forEach.call(ui.file.files, function (f) { data.append("files", f); });
+      if (fromJob) {
+        data.append("from_job", fromJob);
+      } else {
+        Array.prototype.forEach.call(ui.file.files, function (f) { data.append("files", f); });
+      }
       var values = optionValues();
       OPTIONS.forEach(function (name) {
         if (values[name] !== "") { data.append(name, values[name]); }
@@ -246,7 +259,7 @@
         xhr.open("POST", S.urls.start);
         xhr.setRequestHeader("Accept", "application/json");
         xhr.upload.onprogress = function (e) {
-          if (e.lengthComputable && e.total) {
+          if (!fromJob && e.lengthComputable && e.total) {
             var pct = 100 * e.loaded / e.total;
             setBar(pct, fmt(T["import.uploading"], {pct: Math.round(pct) + "%"}));
           }
@@ -506,6 +519,7 @@
         return;
       }
       var sig = signature();
+      var reuse = !dryRun && checked === sig ? checkedJob : null;
       busy = true;
       syncButtons();
       ui.result.hidden = true;
@@ -514,8 +528,26 @@
         ui.report.hidden = true;
         drawPreview(null);
       }
-      setBar(0, fmt(T["import.uploading"], {pct: "0%"}));
-      upload(dryRun).then(function (started) {
+      if (dryRun) { checkedJob = null; }
+      api.reused = false;
+      var sent;
+      if (reuse) {
+        setBar(null, T["import.reusing"]);
+        sent = upload(false, reuse).then(function (started) {
+          checkedJob = null;  // a kept upload serves one import
+          api.reused = true;
+          return started;
+        }, function (err) {
+          if (!UPLOAD_AGAIN[err.code]) { throw err; }  // e.g. busy: the upload is still kept
+          checkedJob = null;
+          setBar(0, fmt(T["import.uploading"], {pct: "0%"}));
+          return upload(false, null);
+        });
+      } else {
+        setBar(0, fmt(T["import.uploading"], {pct: "0%"}));
+        sent = upload(dryRun, null);
+      }
+      sent.then(function (started) {
         return follow(started.job, dryRun);
       }).then(function (job) {
         api.last = job;
@@ -545,6 +577,7 @@
           } else {
             showVerdict(true, T["import.ready"]);
             checked = sig;
+            checkedJob = job.reusable ? job.job : null;
           }
         } else {
           showVerdict(true, "");
