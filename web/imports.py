@@ -53,13 +53,13 @@ from typing import Any
 
 import folium
 import numpy as np
-import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gis import layers
 from gis.config import get_settings
 from gis.db.connection import connection
+from gis.io.preview import count_rows, osm_preview, preview_features
 from gis.io.schema import LAYERS
 from gis.regions import single_district
 from web.db import db
@@ -110,12 +110,9 @@ KEEP_JOBS = 50
 STALE_SECONDS = 86_400.0
 # rows of the rejected and repaired lists sent to the page (the counts are always whole)
 SHOWN_ROWS = 500
-PREVIEW_COLUMNS = 8
 # a GIS file is read in batches (CSV and XLSX in one): the progress bar moves after each
 PROGRESS_STEPS = 20
 BATCH_MIN, BATCH_MAX = 5_000, 100_000
-# above this many vertices the preview is simplified (to about a metre)
-PREVIEW_MAX_VERTICES = 200_000
 COLORS = {"feature": "#1f6fd1", "rejected": "#d7191c"}
 EXTENSIONS = "registry"
 
@@ -696,107 +693,11 @@ def job(job_id: str):
 
 # --- the job ---------------------------------------------------------------------------------
 
-def count_rows(path: Path, *, sheet: str | None = None) -> int | None:
-    """The rows a file holds, cheaply: features of a GIS file, lines of a CSV, a sheet's extent.
-
-    CSV lines with quoted line breaks and XLSX extents that the writer got wrong make the count
-    an estimate; None when it cannot be had without reading the file.
-    """
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            with path.open("rb") as f:
-                lines = sum(1 for line in f if line.strip())
-            return max(lines - 1, 0)
-        if suffix == ".xlsx":
-            import openpyxl
-
-            wb = openpyxl.load_workbook(path, read_only=True)
-            try:
-                ws = wb[sheet] if sheet else wb.worksheets[0]
-                return max(ws.max_row - 1, 0) if ws.max_row else None
-            finally:
-                wb.close()
-        import pyogrio
-
-        layer = sheet if suffix == ".gpkg" else None
-        features = int(pyogrio.read_info(path, layer=layer)["features"])
-        return features if features >= 0 else None
-    except Exception:  # a count is a nicety: the import itself says what is wrong
-        return None
-
-
 def batch_size(total: int | None) -> int:
     """Rows per batch: about twenty steps of the progress bar, 5,000 to 100,000 rows each."""
     if not total:
         return BATCH_MAX
     return min(BATCH_MAX, max(BATCH_MIN, -(-total // PROGRESS_STEPS)))
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= 80 else text[:79] + "…"
-
-
-def preview_features(path: Path, *, crs: int | None, coords: str, sheet: str | None,
-                     limit: int, encoding: str | None = None) -> dict[str, Any]:
-    """The file's first ``limit`` features as GeoJSON (EPSG:4326), for the page's map.
-
-    Each feature's properties are its row number (``row``, as the report counts rows) and its
-    first attribute values (``attrs``: ``[[header, text], …]``).
-
-    Raises
-    ------
-    gis.io.readers.ReadError, gis.io.coords.CoordinateError
-        When the file cannot be read (the import reports the same).
-    """
-    from gis.io.readers import iter_tables
-
-    # one row more than shown tells whether the file has more
-    table = next(iter(iter_tables(path, batch_size=limit + 1, crs=crs, coords=coords,
-                                  sheet=sheet, encoding=encoding)))
-    return table_preview(table, limit=limit)
-
-
-def osm_preview(path: Path, *, limit: int) -> dict[str, Any]:
-    """The first ``limit`` buildings of an OpenStreetMap extract, as :func:`table_preview`.
-
-    Raises
-    ------
-    gis.io.osm.OsmImportError
-        When the extract cannot be read (the import reports the same).
-    """
-    from gis.io.osm import read_osm
-
-    return table_preview(read_osm(path).buildings, limit=limit)
-
-
-def table_preview(table, *, limit: int) -> dict[str, Any]:
-    """The first ``limit`` rows of a :class:`~gis.io.table.SourceTable` as GeoJSON features.
-
-    See :func:`preview_features`; ``truncated`` says the table has more rows than are shown.
-    """
-    n = min(len(table), limit)
-    out: dict[str, Any] = {"type": "FeatureCollection", "features": [], "rows": len(table),
-                           "limit": limit, "truncated": len(table) > limit,
-                           "geometry": table.geometry is not None, "crs": table.crs}
-    if table.geometry is None or n == 0:
-        return out
-    geoms = np.asarray(table.geometry[:n], dtype=object)
-    present = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
-    shown = geoms[present]
-    if shapely.get_num_coordinates(shown).sum() > PREVIEW_MAX_VERTICES:
-        shown = shapely.simplify(shown, 1e-5, preserve_topology=True)
-    texts = shapely.to_geojson(shown)
-    columns = list(table.frame.columns)[:PREVIEW_COLUMNS]
-    frame = table.frame[columns].iloc[:n]
-    values = frame.astype(object).where(frame.notna(), None).to_numpy() if columns else None
-    for k, i in enumerate(present):
-        attrs = [[str(c), _cell(values[i, j])] for j, c in enumerate(columns)
-                 if values is not None and values[i, j] is not None]
-        out["features"].append({"type": "Feature", "geometry": json.loads(texts[k]),
-                                "properties": {"row": int(table.rows[i]), "attrs": attrs}})
-    return out
 
 
 def _folder_prefixes(folder: Path) -> tuple[str, ...]:
