@@ -301,13 +301,13 @@ def test_a_kept_upload_expires(import_url, tmp_path):
 
 
 def test_a_kept_upload_goes_with_its_forgotten_check(import_url, tmp_path, monkeypatch):
-    import web.imports
+    import web.import_jobs
 
     client = app_for(import_url, IMPORT_DIR=str(tmp_path)).test_client()
     data = centres_csv(["WEB-F1", "遗忘站", "社区", "", TAOYUAN, *IN_TAOYUAN, ""])
     check = run(client, "centers", [(data, "遗忘.csv")])
     assert [p.name for p in tmp_path.iterdir()] == [check["job"]]
-    monkeypatch.setattr(web.imports, "KEEP_JOBS", 0)  # the next job drops every finished one
+    monkeypatch.setattr(web.import_jobs, "KEEP_JOBS", 0)  # the next job drops every finished one
     other = run(client, "centers", [(b"x", "x.csv")])
     assert client.get(f"/api/import/jobs/{check['job']}").status_code == 404
     assert other["state"] == "failed" and list(tmp_path.iterdir()) == []

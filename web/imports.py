@@ -47,7 +47,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,7 @@ from gis.io.schema import LAYERS
 from gis.regions import single_district
 from web.db import db
 from web.i18n import Labels, pick_lang
+from web.import_jobs import ImportJob, JobRegistry, Options, RequestError, remove_stale_uploads
 from web.maps import (
     COMMUNITY_COLOR,
     add_geojson,
@@ -103,11 +103,6 @@ DEFAULTS = {
     "IMPORT_KEEP_CHECK_SECONDS": 1800.0,
 }
 MAX_RUNNING = 2
-# finished jobs are kept this long for the page to read, and at most this many
-KEEP_SECONDS = 3600.0
-KEEP_JOBS = 50
-# upload folders left behind this long ago (a server stopped mid-job) go when an app starts
-STALE_SECONDS = 86_400.0
 # rows of the rejected and repaired lists sent to the page (the counts are always whole)
 SHOWN_ROWS = 500
 # a GIS file is read in batches (CSV and XLSX in one): the progress bar moves after each
@@ -115,179 +110,6 @@ PROGRESS_STEPS = 20
 BATCH_MIN, BATCH_MAX = 5_000, 100_000
 COLORS = {"feature": "#1f6fd1", "rejected": "#d7191c"}
 EXTENSIONS = "registry"
-
-
-class RequestError(ValueError):
-    """A bad request: ``code`` is the page's label key, ``field`` the form field at fault."""
-
-    def __init__(self, code: str, field: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.field = field
-        self.status = status
-
-
-@dataclass
-class Options:
-    """What the form asked for."""
-
-    layer: str
-    crs: int | None
-    coords: str
-    sheet: str | None
-    dry_run: bool
-    encoding: str | None = None
-    district: str | None = None
-    # header → field, from the uploaded mapping file
-    mapping: dict[str, str] | None = None
-    # who asked (X-Gridmap-User), recorded in the grid history
-    user: str = "web import"
-
-
-@dataclass
-class ImportJob:
-    """One check or import running (or run) in the background."""
-
-    id: str
-    layer: str
-    dry_run: bool
-    source: str
-    folder: Path
-    state: str = "running"
-    phase: str = "queued"
-    read: int = 0
-    total: int | None = None
-    report: dict[str, Any] | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    preview: dict[str, Any] | None = None
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    # a check's: its options, what from_job must match (see _option_key), its saved files
-    # (the main one first) and what became of them: None while running, "kept" (until
-    # ``kept_until``), "rejected", "failed", "off" (keeping disabled), then "used", "expired"
-    options: Options | None = None
-    key: tuple | None = None
-    files: list[str] = field(default_factory=list)
-    upload: str | None = None
-    kept_until: float | None = None
-
-    def as_json(self, *, with_preview: bool = True) -> dict[str, Any]:
-        """The job as ``GET /api/import/jobs/<id>`` answers it."""
-        end = self.finished or time.time()
-        out = {"job": self.id, "layer": self.layer, "dry_run": self.dry_run,
-               "source": self.source, "state": self.state, "phase": self.phase,
-               "read": self.read, "total": self.total, "report": self.report,
-               "error": self.error, "error_kind": self.error_kind,
-               "preview_ready": self.preview is not None,
-               "reusable": self.upload == "kept",
-               "seconds": round(end - self.started, 2)}
-        if with_preview:
-            out["preview"] = self.preview
-        return out
-
-
-class JobRegistry:
-    """The app's import jobs, by id (shared by the request threads and the job threads)."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, ImportJob] = {}
-        self._lock = threading.Lock()
-
-    def get(self, job_id: str) -> ImportJob | None:
-        with self._lock:
-            self._sweep()
-            return self._jobs.get(job_id)
-
-    def running(self) -> int:
-        with self._lock:
-            return sum(1 for j in self._jobs.values() if j.state == "running")
-
-    def add(self, job: ImportJob) -> None:
-        with self._lock:
-            now = time.time()
-            done = sorted((j for j in self._jobs.values() if j.finished is not None),
-                          key=lambda j: j.finished or 0.0)
-            for j in done[:max(len(done) - KEEP_JOBS, 0)]:
-                self._drop_upload(j, "expired")
-                self._jobs.pop(j.id, None)
-            for j in done:
-                if now - (j.finished or now) > KEEP_SECONDS:
-                    self._drop_upload(j, "expired")
-                    self._jobs.pop(j.id, None)
-            self._sweep()
-            self._jobs[job.id] = job
-
-    def keep(self, job: ImportJob, seconds: float) -> None:
-        """Keep a passed check's upload for ``seconds`` (a timer deletes it then)."""
-        with self._lock:
-            job.kept_until = time.time() + seconds
-            job.upload = "kept"
-        timer = threading.Timer(seconds + 0.01, self.expire)
-        timer.daemon = True
-        timer.start()
-
-    def expire(self) -> None:
-        """Delete the kept uploads whose time is up."""
-        with self._lock:
-            self._sweep()
-
-    def claim(self, job_id: str, key: tuple) -> ImportJob:
-        """The passed check ``job_id`` whose kept upload an import takes over (marked used).
-
-        Raises
-        ------
-        RequestError
-            404 unknown, 409 running, failed, rejected rows or other options, 410 used or
-            expired; the check is left as it was.
-        """
-        with self._lock:
-            self._sweep()
-            job = self._jobs.get(job_id)
-            if job is None or not job.dry_run:
-                raise RequestError("check_unknown", "from_job",
-                                   f"no check {job_id[:40]!r} (it may have been forgotten or "
-                                   "the server restarted): upload the file again", 404)
-            if job.state == "running":
-                raise RequestError("check_running", "from_job",
-                                   "the check is still running: wait for it to pass", 409)
-            refused = {
-                "failed": ("check_failed", 409, "the check failed: fix the file and check it "
-                                                "again"),
-                "rejected": ("check_rejected", 409, "the check rejected rows: fix them and "
-                                                    "check the file again"),
-                "used": ("check_used", 410, "the checked upload was imported already: check "
-                                            "the file again"),
-                "expired": ("check_expired", 410, "the checked upload has expired: upload the "
-                                                  "file again"),
-                "off": ("check_expired", 410, "checked uploads are not kept: upload the file "
-                                              "again"),
-            }
-            if job.upload != "kept":
-                code, status, message = refused.get(job.upload or "failed", refused["failed"])
-                raise RequestError(code, "from_job", message, status)
-            if job.key != key:
-                raise RequestError("options_changed", "from_job",
-                                   "options changed since the check: the layer and options "
-                                   "must be those checked (or upload the file again)", 409)
-            job.upload = "used"
-            job.kept_until = None
-            return job
-
-    def _sweep(self) -> None:
-        # under the lock
-        now = time.time()
-        for j in self._jobs.values():
-            if j.kept_until is not None and now >= j.kept_until:
-                self._drop_upload(j, "expired")
-
-    @staticmethod
-    def _drop_upload(job: ImportJob, why: str) -> None:
-        # under the lock: delete a kept upload
-        if job.upload == "kept":
-            job.upload = why
-            job.kept_until = None
-            shutil.rmtree(job.folder, ignore_errors=True)
 
 
 @bp.record_once
@@ -305,19 +127,6 @@ def _registry() -> JobRegistry:
 def _import_dir(config: Mapping[str, Any] | None = None) -> Path:
     configured = (current_app.config if config is None else config).get("IMPORT_DIR")
     return Path(configured) if configured else get_settings().var_dir / "imports"
-
-
-def remove_stale_uploads(folder: Path, *, older_than_s: float = STALE_SECONDS) -> None:
-    """Delete upload folders a job never finished with (the server stopped during the job)."""
-    if not folder.is_dir():
-        return
-    now = time.time()
-    for child in folder.iterdir():
-        try:
-            if child.is_dir() and now - child.stat().st_mtime > older_than_s:
-                shutil.rmtree(child, ignore_errors=True)
-        except OSError:
-            continue
 
 
 # --- the page --------------------------------------------------------------------------------
