@@ -41,6 +41,8 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 
+from gis.io.table import rows_text
+
 __all__ = [
     "SYSTEMS",
     "CoordinateError",
@@ -293,13 +295,6 @@ _CHINA_LAT = (3.0, 54.0)
 _ROWS_SHOWN = 5
 
 
-def _rows_text(rows: np.ndarray) -> str:
-    shown = ", ".join(str(r) for r in rows[:_ROWS_SHOWN])
-    word = "row" if len(rows) == 1 else "rows"
-    more = f" … ({len(rows)} in all)" if len(rows) > _ROWS_SHOWN else ""
-    return f"{word} {shown}{more}"
-
-
 def _gk_hint(x: np.ndarray) -> str:
     """The --crs advice for eastings in metres, reading a Gauss-Krüger zone prefix if any."""
     east = float(np.median(np.abs(x)))
@@ -375,7 +370,8 @@ def check_lonlat(lon, lat, *, source: str, rows=None, region_bbox=None,
     if projected.any():
         i = np.flatnonzero(projected)
         raise CoordinateError(
-            f"{source}: {_rows_text(rows[i])}: coordinates such as ({lon[i[0]]:g}, {lat[i[0]]:g}) "
+            f"{source}: {rows_text(rows[i], shown=_ROWS_SHOWN)}: coordinates such as "
+            f"({lon[i[0]]:g}, {lat[i[0]]:g}) "
             f"look like projected metres, not degrees (经纬度); {_gk_hint(lon[i])}",
             kind="projected", rows=rows[i].tolist())
 
@@ -389,7 +385,8 @@ def check_lonlat(lon, lat, *, source: str, rows=None, region_bbox=None,
     if swapped.any():
         i = np.flatnonzero(swapped)
         raise CoordinateError(
-            f"{source}: {_rows_text(rows[i])}: latitude and longitude look swapped "
+            f"{source}: {rows_text(rows[i], shown=_ROWS_SHOWN)}: latitude and longitude look "
+            "swapped "
             f"(纬度/经度对调), e.g. longitude {lon[i[0]]:g}, latitude {lat[i[0]]:g}; "
             "put longitude (经度, X) in the longitude column and latitude (纬度, Y) in the "
             "latitude column",
@@ -406,7 +403,7 @@ def check_lonlat(lon, lat, *, source: str, rows=None, region_bbox=None,
             raise CoordinateError(
                 f"{source}: {n} point{'s lie' if n != 1 else ' lies'} more than {margin_m:g} m "
                 f"outside the region ({x0:.5f}, {y0:.5f}, {x1:.5f}, {y1:.5f}), "
-                f"{_rows_text(rows[i])}: "
+                f"{rows_text(rows[i], shown=_ROWS_SHOWN)}: "
                 "wrong coordinate system? e.g. GCJ-02 given as WGS84 (give --coords gcj02 or "
                 "bd09), metres in another CRS (--crs), or data for another place",
                 kind="outside", rows=rows[i].tolist())

@@ -23,6 +23,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from gis.crs import metric_srid_for
+from gis.io.table import rows_text
 from gis.network import Network, node_lines
 
 __all__ = ["NetworkImportError", "import_lines", "import_network", "read_lines"]
@@ -33,11 +34,6 @@ _LINE_TYPES = ("LineString", "MultiLineString")
 
 class NetworkImportError(ValueError):
     """The file cannot become a walking network; the message names the file and rows at fault."""
-
-
-def _rows(index: np.ndarray) -> str:
-    shown = ", ".join(str(i + 1) for i in index[:10])
-    return shown + (f" … ({len(index)} in all)" if len(index) > 10 else "")
 
 
 def read_lines(path: Path, *, crs: int | None = None) -> tuple[np.ndarray, CRS]:
@@ -69,16 +65,21 @@ def read_lines(path: Path, *, crs: int | None = None) -> tuple[np.ndarray, CRS]:
     else:
         file_crs = CRS.from_user_input(df.crs)
     geoms = df.geometry.to_numpy()
-    empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if len(empty):
-        raise NetworkImportError(f"{path}: rows {_rows(empty)} have no geometry")
-    types = shapely.get_type_id(geoms)
-    wrong = np.flatnonzero(~np.isin(types, [1, 5]))
-    if len(wrong):
-        kinds = sorted({g.geom_type for g in geoms[wrong]})
-        raise NetworkImportError(f"{path}: rows {_rows(wrong)} are {', '.join(kinds)}, "
-                                 f"not {' or '.join(_LINE_TYPES)}")
+    _check_lines(geoms, path)
     return geoms, file_crs
+
+
+def _check_lines(lines: np.ndarray, source: object) -> None:
+    """Refuse rows (numbered from 1) that are empty or not (Multi)LineStrings."""
+    empty = np.flatnonzero(shapely.is_missing(lines) | shapely.is_empty(lines))
+    if len(empty):
+        raise NetworkImportError(f"{source}: rows {rows_text(empty + 1, word=False)} have no "
+                                 "geometry")
+    wrong = np.flatnonzero(~np.isin(shapely.get_type_id(lines), [1, 5]))
+    if len(wrong):
+        kinds = sorted({g.geom_type for g in lines[wrong]})
+        raise NetworkImportError(f"{source}: rows {rows_text(wrong + 1, word=False)} are "
+                                 f"{', '.join(kinds)}, not {' or '.join(_LINE_TYPES)}")
 
 
 def import_network(conn: Connection, path: Path, *, crs: int | None = None,
@@ -152,14 +153,7 @@ def import_lines(conn: Connection, lines: np.ndarray, *, source: str = "lines",
     lines = np.asarray(lines, dtype=object)
     if len(lines) == 0:
         raise NetworkImportError(f"{source}: no lines to make a walking network of")
-    empty = np.flatnonzero(shapely.is_missing(lines) | shapely.is_empty(lines))
-    if len(empty):
-        raise NetworkImportError(f"{source}: rows {_rows(empty)} have no geometry")
-    wrong = np.flatnonzero(~np.isin(shapely.get_type_id(lines), [1, 5]))
-    if len(wrong):
-        kinds = sorted({g.geom_type for g in lines[wrong]})
-        raise NetworkImportError(f"{source}: rows {_rows(wrong)} are {', '.join(kinds)}, "
-                                 f"not {' or '.join(_LINE_TYPES)}")
+    _check_lines(lines, source)
     if not (np.isfinite(shapely.get_coordinates(lines)).all() and _in_degrees(lines)):
         raise NetworkImportError(f"{source}: coordinates are not longitude / latitude degrees")
     x0, y0, x1, y1 = shapely.total_bounds(lines)

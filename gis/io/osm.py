@@ -44,6 +44,7 @@ from pyproj import Transformer
 
 from gis.crs import metric_srid_for
 from gis.io.layer_import import LayerImportError, import_table
+from gis.io.layer_rules import PERSONS_PER_HOUSEHOLD  # one figure for every estimate
 from gis.io.network_import import NetworkImportError, import_lines
 from gis.io.table import SourceTable
 
@@ -74,7 +75,6 @@ DEFAULT_FLOORS = 3                   # floors assumed when building:levels is mi
 LIVING_SHARE = 0.75                  # share of gross floor area that is dwellings (not walls,
 #                                      stairs, corridors, shops on the ground floor)
 FLOOR_AREA_PER_HOUSEHOLD_M2 = 90.0   # gross dwelling floor area of one household
-PERSONS_PER_HOUSEHOLD = 2.62         # mean family household size, China 2020 (7th) census
 ESTIMATE_NOTE = (f"households estimated from footprint × levels (residential buildings only): "
                  f"floor(footprint m² × floors ({DEFAULT_FLOORS} when building:levels is "
                  f"missing) × {LIVING_SHARE} / {FLOOR_AREA_PER_HOUSEHOLD_M2:g} m²), residents = "

@@ -41,7 +41,7 @@ from pyproj.exceptions import CRSError
 
 from gis.io.coords import CoordinateError, check_lonlat, transform_geometries
 from gis.io.schema import COORDINATE_ALIASES, normalize_header
-from gis.io.table import SourceTable
+from gis.io.table import SourceTable, rows_text
 
 __all__ = ["ReadError", "iter_tables", "read_table", "rows_text"]
 
@@ -49,7 +49,6 @@ GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 _SYSTEMS = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
 _WGS84 = CRS.from_epsg(4326)
-_ROWS_SHOWN = 10
 
 
 class ReadError(ValueError):
@@ -67,14 +66,6 @@ class ReadError(ValueError):
         super().__init__(message)
         self.rows = [int(r) for r in rows]
         self.column = column
-
-
-def rows_text(rows: Sequence[int]) -> str:
-    """``"row 5"`` or ``"rows 2, 3, …"``: the first ten numbers, then ``… (N in all)``."""
-    rows = list(rows)
-    shown = ", ".join(str(r) for r in rows[:_ROWS_SHOWN])
-    more = f" … ({len(rows)} in all)" if len(rows) > _ROWS_SHOWN else ""
-    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
 
 
 def read_table(path: str | Path, *, crs: int | None = None, coords: str = "wgs84",

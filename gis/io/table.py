@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["SourceTable"]
+__all__ = ["SourceTable", "rows_text"]
 
 
 @dataclass
@@ -55,3 +55,17 @@ class SourceTable:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+def rows_text(rows, *, shown: int = 10, word: bool = True) -> str:
+    """``"row 5"`` or ``"rows 2, 3, …"``: the first ``shown`` numbers, then ``… (N in all)``.
+
+    With ``word=False`` only the numbers (for messages that say "rows" themselves).
+    """
+    rows = [int(r) for r in rows]
+    text = ", ".join(str(r) for r in rows[:shown])
+    if len(rows) > shown:
+        text += f" … ({len(rows)} in all)"
+    if not word:
+        return text
+    return f"{'row' if len(rows) == 1 else 'rows'} {text}"
