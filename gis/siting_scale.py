@@ -26,15 +26,14 @@ how good the answer is:
    hand; its dual bound then tightens the proven gap (p-median: zero on the benchmark's 5,000
    demand points × 500 candidates in 37 s).
 6. **MCLP up to a few hundred thousand pairs: a better solution, then probing.** Iterated local
-   search (:func:`_cover_ils`) and the exact MIP on the candidates whose bound forced open is
-   best find the optimum on the benchmark's subsets. Then every candidate gets a bound on the
-   solutions that open it (:func:`_forced_bounds`: the Lagrangian bound with it forced open and
-   its overlap taken off its rivals, valid for any multipliers), first with the relaxation's
-   multipliers, then with those of the core's LP re-solved by HiGHS with one candidate forced
-   open, stopped as soon as its dual bound is below the target (:func:`_cover_probe`). A
-   candidate that cannot be in a better solution is closed, and fixed at zero for the next
-   re-solves. At 5,000 × 500 (62,000 pairs) this closes every candidate: the optimum is proven
-   in 2.4 s, without branching, where HiGHS needs 24 s on the reduced MIP and spopt 57 s.
+   search (:func:`_cover_ils`), then the LP relaxation of the core fixing leaves (HiGHS's
+   interior point method) and the exact MIP restricted to the candidates the LP opens: on the
+   benchmark's subsets this finds the optimum. Then :func:`gis.siting_probe.probe_cover`
+   closes every candidate that no better solution can open (a bound with it forced open, from
+   the multipliers of LP re-solves, two in parallel), rebuilding the LP as candidates close.
+   All closed proves the solution optimal without branching: 5,000 × 500 (62,000 pairs) in
+   about 3 s, where HiGHS needs 24 s on the reduced MIP and spopt 57 s; 10,000 × 1,000 in about
+   95 s. What probing leaves goes to the exact MIP.
 
 At 100,000 × 5,000 (12 million pairs, k = 30) the proven gap after 60 s is about 0.6 % (MCLP)
 and 1.4 % (p-median). There the LP relaxation is fractional and the MCLP bound is within 0.1 %
@@ -62,7 +61,6 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 from scipy.optimize import Bounds, minimize
 from scipy.sparse import coo_matrix, csc_matrix, csr_matrix
@@ -74,12 +72,12 @@ from gis.siting import (
     _group_rows,
     _Model,
     _nearest_open,
-    _quiet_stdout,
     _ragged,
     solve_lscp,
     solve_mclp,
     solve_pmedian,
 )
+from gis.siting_probe import CoverLP, lp_support, probe_cover
 
 __all__ = ["CORE_MAX_MEDIAN_PAIRS", "CORE_MAX_PAIRS", "EXACT_MAX_PAIRS", "MODELS",
            "PROBE_MAX_PAIRS", "aggregate", "mclp_large", "pmedian_large", "solve"]
@@ -92,7 +90,7 @@ EXACT_MAX_PAIRS = 10_000
 CORE_MAX_PAIRS = 300_000
 # MCLP: a core with at most this many pairs is probed (an LP re-solved per candidate;
 # measured at 10,000 demand points × 1,000 candidates, 242,000 pairs: the optimum proven in
-# 299 s, against 608 s by the core MIP alone)
+# about 95 s, against 347 s by HiGHS on the whole aggregated MIP)
 PROBE_MAX_PAIRS = 500_000
 # p-median cores are harder for HiGHS than MCLP cores (one column per pair, and a link row each)
 CORE_MAX_MEDIAN_PAIRS = 60_000
@@ -111,10 +109,8 @@ _RESTARTS = 40
 _STALL = 20
 # MCLP iterated local search: rounds without a better solution that end it
 _ILS_STALL = 100
-# MCLP: the MIP restricted to the most promising candidates, before probing — how many
-# (at least, and per site to open) and its share of the time limit at most
-_RESTRICTED_MIN = 100
-_RESTRICTED_PER_SITE = 3
+# MCLP: the MIP restricted to the LP relaxation's support, before probing — its share of the
+# time limit at most
 _RESTRICTED_SHARE = 0.05
 # shares of the time limit by which each phase ends: swap from greedy, dual, swap from the dual
 _PHASES = (0.25, 0.6, 0.85)
@@ -615,152 +611,54 @@ def _cover_core(pairs: _Pairs, w: np.ndarray, k: int, chosen: np.ndarray, value:
     return sites, const + objective, const + _finite(model.bound, np.inf), n_groups
 
 
-def _forced_bounds(a: csc_matrix, w: np.ndarray, lam: np.ndarray, k: int, probe: np.ndarray,
-                   live: np.ndarray) -> np.ndarray:
-    """Upper bound on the coverage of any solution that opens column j, for each j in ``probe``.
+def _cover_lp_probe(cover: _Pairs, gw: np.ndarray, k: int, chosen: np.ndarray, value: float,
+                    bound: float, close: np.ndarray, open_: np.ndarray, rank: np.ndarray,
+                    info: dict, marks: dict, *, integral: bool, margin: float, tol: float,
+                    end: float, restricted_end: float):
+    """The core's LP relaxation, the exact MIP on its support, then probing (in place of a MIP).
 
-    ``a`` is the 0/1 rows × columns cover matrix, ``live`` the columns a solution may still
-    use. For any multipliers λ ∈ [0, w] on the cover rows, with λ set to zero on the rows C_j
-    that j covers (they are covered anyway), the Lagrangian bound of "j open, k − 1 others
-    among the live" is
-
-        Σ_i (w_i − λ_i) + ρ_j + (sum of the k − 1 largest of ρ_l − Σ_{i ∈ C_j ∩ C_l} λ_i),
-
-    ρ = aᵀλ — the reduced-cost test with the overlap of j taken off its rivals. Valid for any
-    λ, so multipliers from anywhere (the relaxation, a probe's LP) give exact fixings.
+    The LP (interior point) bounds the core; the exact MIP restricted to the candidates the LP
+    opens (and the solution in hand) usually finds the optimum in seconds; then
+    :func:`gis.siting_probe.probe_cover` closes every candidate no better solution can open,
+    in three quarters of the time left at most (the rest is the core MIP's). Returns (chosen,
+    value, bound, close), updated.
     """
-    lam = np.clip(lam, 0.0, w)
-    rho = np.asarray(a.T @ lam).ravel()
-    base = float((w - lam).sum())
-    others = np.flatnonzero(live)
-    out = np.full(len(probe), -np.inf)
-    if k - 1 > len(others) or len(probe) == 0:
-        return out  # fewer live columns than a solution needs (with j forced in or not)
-    weighted = (a[:, others].T.multiply(lam)).tocsr()
-    step = max(1, 4_000_000 // max(len(others), 1))
-    for lo in range(0, len(probe), step):
-        part = probe[lo:lo + step]
-        overlap = (weighted @ a[:, part]).T.toarray()  # part × others
-        rival = rho[others][None, :] - overlap
-        same = others[None, :] == part[:, None]
-        rival[same] = -np.inf  # j is not its own rival
-        enough = (~same).sum(axis=1) >= k - 1
-        if k - 1 == 0:
-            top = np.zeros(len(part))
-        else:
-            top = -np.partition(-rival, k - 2, axis=1)[:, :k - 1].sum(axis=1)
-        out[lo:lo + len(part)] = np.where(enough, base + rho[part] + top, -np.inf)
-    return out
-
-
-def _cover_probe(pairs: _Pairs, w: np.ndarray, k: int, threshold: float, close: np.ndarray,
-                 open_: np.ndarray, deadline: float,
-                 lam: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Close every candidate that no solution covering ``threshold`` or more can open.
-
-    Works on the core that fixing leaves: the rows not covered by the sites fixed open,
-    grouped again by their cover sets among the free candidates. First the relaxation's
-    multipliers ``lam`` (one per row of ``pairs``; a group gets the sum of its rows') give
-    every candidate a bound with :func:`_forced_bounds`. Then HiGHS solves the core's LP
-    relaxation once, and each candidate still open, most promising first, is forced open and
-    the dual simplex re-solved from the root basis — stopping as soon as its dual bound
-    falls below the threshold (HiGHS's ``objective_bound``). The multipliers it returns are
-    used for *every* live candidate, with the bound evaluated here in full, so a candidate is
-    closed only on a bound computed exactly, whatever the LP's tolerances; closed candidates
-    are fixed at zero for the probes that follow (a better solution uses none of them).
-
-    Returns the closed mask, grown, and counts.
-    """
-    info = {"probes": 0, "probe_closed": 0, "probe_closed_relaxation": 0, "probe_lp": None,
-            "probe_iterations": 0}
-    close = close.copy()
+    free = np.flatnonzero(~close & ~open_)
     fixed = np.flatnonzero(open_)
     k_core = k - len(fixed)
-    for stage in ("relaxation", "lp"):
-        free = np.flatnonzero(~close & ~open_)
-        if k_core <= 0 or k_core >= len(free) or time.perf_counter() >= deadline:
-            return close, info
-        if np.diff(pairs.c_ptr)[free].sum() > 4 * PROBE_MAX_PAIRS:
-            return close, info
-        o, col, gw, const, rows, group = _core_rows(pairs, w, fixed, free)
-        if len(o) > PROBE_MAX_PAIRS or len(gw) == 0:
-            return close, info
-        n, m = len(free), len(gw)
-        a = csc_matrix((np.ones(len(o)), (o, col)), shape=(m, n))
-        target = threshold - const  # what the core must reach for a better solution
-        if stage == "lp":
-            break
-        if lam is None:
-            continue
-        member = group >= 0
-        lam_core = np.bincount(group[member], weights=lam[rows][member], minlength=m)
-        shut = _forced_bounds(a, gw, lam_core, k_core, np.arange(n), np.ones(n, bool)) < target
-        close[free[shut]] = True
-        info["probe_closed"] += int(shut.sum())
-        info["probe_closed_relaxation"] = int(shut.sum())
-
-    # minimise −Σ w z: columns y (free sites), z (groups); rows Σ y = k, z − a y ≤ 0
-    matrix = csc_matrix((np.r_[np.ones(n), -np.ones(len(o)), np.ones(m)],
-                         (np.r_[np.zeros(n, np.int64), 1 + o, 1 + np.arange(m)],
-                          np.r_[np.arange(n), col, n + np.arange(m)])), shape=(m + 1, n + m))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n + m, m + 1
-    lp.col_cost_ = np.r_[np.zeros(n), -gw]
-    lp.col_lower_ = np.zeros(n + m)
-    lp.col_upper_ = np.ones(n + m)
-    lp.row_lower_ = np.r_[float(k_core), np.full(m, -np.inf)]
-    lp.row_upper_ = np.r_[float(k_core), np.zeros(m)]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
-    with _quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
-    h.passModel(lp)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return close, info
-    info["probe_lp"] = const - float(h.getInfo().objective_function_value)
-
-    def multipliers() -> np.ndarray | None:
-        solution = h.getSolution()
-        return -np.asarray(solution.row_dual)[1:] if solution.dual_valid else None
-
-    root = multipliers()
-    if root is None:
-        return close, info
-    live = np.ones(n, dtype=bool)
-    bounds = _forced_bounds(a, gw, root, k_core, np.arange(n), live)
-    live &= bounds >= target
-    basis = h.getBasis()
-    for j in np.flatnonzero(~live):
-        h.changeColBounds(int(j), 0.0, 0.0)
-    h.setOptionValue("objective_bound", -target)
-    for j in np.argsort(-bounds, kind="stable"):
-        if not live[j]:
-            continue
-        if time.perf_counter() >= deadline:
-            break
-        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
-        h.changeColBounds(int(j), 1.0, 1.0)
-        h.run()
-        info["probes"] += 1
-        info["probe_iterations"] += int(h.getInfo().simplex_iteration_count)
-        found = multipliers()
-        h.changeColBounds(int(j), 0.0, 1.0)
-        h.setBasis(basis)
-        if found is None:
-            continue
-        ids = np.flatnonzero(live)
-        shut = ids[_forced_bounds(a, gw, found, k_core, ids, live) < target]
-        live[shut] = False
-        for c in shut:
-            h.changeColBounds(int(c), 0.0, 0.0)
-    close[free[~live]] = True
-    info["probe_closed"] += int((~live).sum())
-    return close, info
+    if not 0 < k_core < len(free) or time.perf_counter() >= end or \
+            np.diff(cover.c_ptr)[free].sum() > 4 * PROBE_MAX_PAIRS:
+        return chosen, value, bound, close
+    o, col, core_w, const, _, _ = _core_rows(cover, gw, fixed, free)
+    if len(o) > PROBE_MAX_PAIRS or len(core_w) == 0:
+        return chosen, value, bound, close
+    a = csc_matrix((np.ones(len(o)), (o, col)), shape=(len(core_w), len(free)))
+    lp = CoverLP(a, core_w, k_core, end)
+    marks["lp"] = time.perf_counter()
+    if not lp.ok:
+        return chosen, value, bound, close
+    bound = min(bound, _round_down(const + lp.value, integral))
+    support = np.zeros(cover.n_cols, dtype=bool)
+    support[free[lp_support(lp)]] = True
+    support[chosen] = True
+    found = _cover_core(cover, gw, k, chosen, value, ~support & ~open_, open_, rank,
+                        min(end, restricted_end))
+    if found is not None and found[1] > value + tol:
+        chosen = _fill(found[0], k, cover.n_cols)
+        value = float(gw[_cover_count(cover, chosen)[0] > 0].sum())
+    info["restricted"] = value
+    marks["restricted"] = time.perf_counter()
+    if bound > value + tol:
+        # closing needs a bound below what a better solution covers: one resident more
+        # (integral weights), or more than the tolerance
+        target = value + (margin if integral else tol) - const
+        probe_end = time.perf_counter() + 0.75 * (end - time.perf_counter())
+        closed, more = probe_cover(a, core_w, k_core, target, probe_end, lp=lp)
+        info.update(more)
+        close = close.copy()
+        close[free[closed]] = True
+        marks["probing"] = time.perf_counter()
+    return chosen, value, bound, close
 
 
 def _cover_ils(pairs: _Pairs, w: np.ndarray, chosen: np.ndarray, value: float,
@@ -897,36 +795,10 @@ def mclp_large(problem: SitingProblem, *, k: int, radius: float, time_limit: flo
             close, open_ = _fix(rho, k, bound, value, margin, maximise=True)
             info["fixed_closed"], info["fixed_open"] = int(close.sum()), int(open_.sum())
             if probing and exact_core:
-                # the exact MIP on the candidates that look best when forced open (their
-                # bound with the relaxation's multipliers): often the optimum, which makes
-                # probing much cheaper
-                a = csc_matrix((np.ones(cover.nnz), cover.c_row, cover.c_ptr),
-                               shape=(cover.n_rows, cover.n_cols))
-                forced = _forced_bounds(a, gw, lam, k, np.arange(cover.n_cols),
-                                        np.ones(cover.n_cols, dtype=bool))
-                best = np.zeros(cover.n_cols, dtype=bool)
-                best[_top(forced, max(_RESTRICTED_MIN, _RESTRICTED_PER_SITE * k),
-                          largest=True)] = True
-                best[chosen] = True
-                found = _cover_core(cover, gw, k, chosen, value, ~best, np.zeros_like(best),
-                                    forced, min(ends[3], time.perf_counter()
-                                                + _RESTRICTED_SHARE * time_limit))
-                if found is not None and found[1] > value + tol:
-                    chosen, value = _fill(found[0], k, cover.n_cols), value_of(found[0])
-                if found is not None and best.all():  # it was the whole problem
-                    bound = min(bound, _round_down(max(found[2], value), integral))
-                info["restricted"] = value
-                marks["restricted"] = time.perf_counter()
-                if bound > value + tol:
-                    # closing needs a bound below what a better solution covers: one
-                    # resident more (integral weights), or more than the tolerance
-                    threshold = value + (margin if integral else tol)
-                    # half of what is left, the other half for the core
-                    probe_end = time.perf_counter() + 0.5 * (ends[3] - time.perf_counter())
-                    close, more = _cover_probe(cover, gw, k, threshold, close, open_,
-                                               probe_end, lam=lam)
-                    info.update(more)
-                    marks["probing"] = time.perf_counter()
+                chosen, value, bound, close = _cover_lp_probe(
+                    cover, gw, k, chosen, value, bound, close, open_, rho, info, marks,
+                    integral=integral, margin=margin, tol=tol, end=ends[3],
+                    restricted_end=time.perf_counter() + _RESTRICTED_SHARE * time_limit)
             core = _cover_core(cover, gw, k, chosen, value, close, open_, rho,
                                ends[3] - min(_SPARE, _SPARE_SHARE * time_limit)) \
                 if exact_core and bound > value + tol else None

@@ -6,7 +6,6 @@ Brute force and the exact MIPs of gis.siting are the references; every bound mus
 
 from __future__ import annotations
 
-import time
 from itertools import combinations
 
 import numpy as np
@@ -131,70 +130,6 @@ def test_mclp_bound_is_valid_and_the_gap_is_what_it_says(seed):
         with_core = mclp_large(problem, k=k, radius=600)
         assert with_core.objective == pytest.approx(optimum)
         assert with_core.details["bound"] >= optimum - 1e-6
-
-
-def cover_matrix(problem, radius):
-    """The 0/1 demand × candidate cover matrix (no existing centres) and the pairs of it."""
-    near = problem.within(radius)
-    w = problem.weights
-    pairs = scale._Pairs.build(problem.demand[near], problem.site[near],
-                               np.zeros(int(near.sum())), len(w), problem.n_sites)
-    a = np.zeros((len(w), problem.n_sites), dtype=bool)
-    a[problem.demand[near], problem.site[near]] = True
-    return a, pairs
-
-
-def best_with(a, w, k, j, live):
-    """Brute force: the most weight k live columns including j can cover."""
-    others = [c for c in np.flatnonzero(live) if c != j]
-    return max((w[a[:, [j, *c]].any(axis=1)].sum() for c in combinations(others, k - 1)),
-               default=-np.inf)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_forced_bounds_hold_for_any_multipliers_and_live_set(seed):
-    """Bound with a column forced open ≥ the best solution opening it, for any λ in range."""
-    rng = np.random.default_rng(seed)
-    problem, _ = random_problem(seed, n_demand=16, n_existing=0, n_candidates=8,
-                                integral=False)
-    a, _ = cover_matrix(problem, 500)
-    w, k = problem.weights, 3
-    from scipy.sparse import csc_matrix
-    matrix = csc_matrix(a.astype(float))
-    for trial in range(20):
-        live = rng.random(8) < 0.8
-        live[rng.integers(8)] = True
-        lam = w * rng.random(len(w)) * (trial > 0)  # the first: λ = 0
-        probe = np.flatnonzero(live)
-        bounds = scale._forced_bounds(matrix, w, lam, k, probe, live)
-        for j, bound in zip(probe, bounds, strict=True):
-            assert bound >= best_with(a, w, k, j, live) - 1e-9
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_probing_closes_only_candidates_no_better_solution_opens(seed):
-    problem, _ = random_problem(seed, n_demand=60, n_existing=0, n_candidates=14, side=2500)
-    a, pairs = cover_matrix(problem, 600)
-    w, k = problem.weights, 3
-    values = {c: w[a[:, list(c)].any(axis=1)].sum() for c in combinations(range(14), k)}
-    optimum = max(values.values())
-    none = np.zeros(14, dtype=bool)
-    for threshold in (optimum + 0.5, optimum - 1, sorted(values.values())[-20]):
-        close, info = scale._cover_probe(pairs, w, k, threshold, none, none,
-                                         time.perf_counter() + 30)
-        for j in np.flatnonzero(close):
-            assert best_with(a, w, k, j, np.ones(14, bool)) < threshold
-        if threshold > optimum:  # nothing covers the threshold: every candidate is closed
-            assert close.all()
-    # fixed open sites: the core is what they leave; a closed one cannot be in a better set
-    opened = none.copy()
-    opened[int(np.argmax(a.T.astype(float) @ w))] = True
-    close, _ = scale._cover_probe(pairs, w, k, optimum - 1, none, opened,
-                                  time.perf_counter() + 30)
-    j_open = int(np.flatnonzero(opened)[0])
-    for j in np.flatnonzero(close):
-        best = max((v for c, v in values.items() if j in c and j_open in c), default=-np.inf)
-        assert best < optimum - 1
 
 
 def clustered_problem(seed, n_demand, n_candidates, side=4000.0, cutoff=600.0):
