@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -148,17 +149,26 @@ class SitingSolution:
     details: dict = field(default_factory=dict)
 
 
+# file descriptor 1 is the process's: threads building HiGHS models at once take turns
+_STDOUT_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """HiGHS prints its banner on stdout from C++; keep it off (``--json`` owns stdout)."""
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    """HiGHS prints its banner on stdout from C++; keep it off (``--json`` owns stdout).
+
+    Thread-safe: without the lock, a second thread could save the first's /dev/null as
+    "stdout" and restore it for good.
+    """
+    with _STDOUT_LOCK:
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 class _Model:

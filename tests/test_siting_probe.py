@@ -5,6 +5,8 @@ Brute force over every k-subset of a small instance is the reference.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from itertools import combinations
 
@@ -94,3 +96,21 @@ def test_probing_with_fewer_candidates_than_sites_closes_nothing():
     a = csc_matrix(np.eye(3))
     closed, info = probe_cover(a, np.ones(3), 3, 3.5, time.perf_counter() + 10)
     assert not closed.any() and info["probes"] == 0
+
+
+def test_threads_building_lps_at_once_leave_stdout_where_it_was():
+    """HiGHS's banner is kept off stdout by swapping file descriptor 1; threads take turns."""
+    before = os.fstat(1)
+    a, w = csc_matrix(np.eye(4)), np.arange(1.0, 5.0)
+
+    def build():
+        for _ in range(40):
+            CoverLP(a, w, 2, time.perf_counter() + 10)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = os.fstat(1)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
