@@ -13,10 +13,10 @@ from itertools import combinations
 import numpy as np
 import pytest
 from scipy.sparse import csc_matrix
+from test_siting_scale import random_problem
 
 import gis.siting_probe as probe
 from gis.siting_probe import CoverLP, forced_bounds, merge_rows, probe_cover
-from tests.test_siting_scale import random_problem
 
 
 def cover_matrix(problem, radius):
