@@ -137,6 +137,8 @@ class CoverLP:
         The candidates' values at the optimum.
     iterations : int
         Simplex iterations of the re-solves so far.
+    status : highspy.HighsModelStatus
+        HiGHS's status after the last solve.
     """
 
     def __init__(self, a: csc_matrix, w: np.ndarray, k: int, deadline: float) -> None:
@@ -171,6 +173,7 @@ class CoverLP:
         self.value = -float(h.getInfo().objective_function_value) if self.ok else np.inf
         self.x = np.asarray(h.getSolution().col_value)[:n] if self.ok else np.zeros(n)
         self._basis = h.getBasis()
+        self.status = h.getModelStatus()
         h.setOptionValue("solver", "simplex")
 
     def multipliers(self) -> np.ndarray | None:
@@ -191,10 +194,13 @@ class CoverLP:
         """
         h = self._h
         h.setOptionValue("objective_bound", -float(target))
-        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+        # HiGHS measures its time limit on a clock that runs on over every solve of this model
+        h.setOptionValue("time_limit",
+                         h.getRunTime() + max(deadline - time.perf_counter(), 0.01))
         h.changeColBounds(int(j), 1.0, 1.0)
         h.run()
         self.iterations += int(h.getInfo().simplex_iteration_count)
+        self.status = h.getModelStatus()
         found = self.multipliers()
         h.changeColBounds(int(j), 0.0, 1.0)
         h.setBasis(self._basis)

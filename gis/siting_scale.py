@@ -110,8 +110,9 @@ _STALL = 20
 # MCLP iterated local search: rounds without a better solution that end it
 _ILS_STALL = 100
 # MCLP: the MIP restricted to the LP relaxation's support, before probing — its share of the
-# time limit at most
-_RESTRICTED_SHARE = 0.05
+# time limit at most (at 10,000 × 1,000 it finds the optimum in 6.7 s; probing is of no use
+# without it)
+_RESTRICTED_SHARE = 0.2
 # shares of the time limit by which each phase ends: swap from greedy, dual, swap from the dual
 _PHASES = (0.25, 0.6, 0.85)
 # seconds kept back from the time limit for what follows the last MIP (the solution's
@@ -614,7 +615,7 @@ def _cover_core(pairs: _Pairs, w: np.ndarray, k: int, chosen: np.ndarray, value:
 def _cover_lp_probe(cover: _Pairs, gw: np.ndarray, k: int, chosen: np.ndarray, value: float,
                     bound: float, close: np.ndarray, open_: np.ndarray, rank: np.ndarray,
                     info: dict, marks: dict, *, integral: bool, margin: float, tol: float,
-                    end: float, restricted_end: float):
+                    end: float, restricted_seconds: float):
     """The core's LP relaxation, the exact MIP on its support, then probing (in place of a MIP).
 
     The LP (interior point) bounds the core; the exact MIP restricted to the candidates the LP
@@ -642,7 +643,7 @@ def _cover_lp_probe(cover: _Pairs, gw: np.ndarray, k: int, chosen: np.ndarray, v
     support[free[lp_support(lp)]] = True
     support[chosen] = True
     found = _cover_core(cover, gw, k, chosen, value, ~support & ~open_, open_, rank,
-                        min(end, restricted_end))
+                        min(end, time.perf_counter() + restricted_seconds))
     if found is not None and found[1] > value + tol:
         chosen = _fill(found[0], k, cover.n_cols)
         value = float(gw[_cover_count(cover, chosen)[0] > 0].sum())
@@ -798,7 +799,7 @@ def mclp_large(problem: SitingProblem, *, k: int, radius: float, time_limit: flo
                 chosen, value, bound, close = _cover_lp_probe(
                     cover, gw, k, chosen, value, bound, close, open_, rho, info, marks,
                     integral=integral, margin=margin, tol=tol, end=ends[3],
-                    restricted_end=time.perf_counter() + _RESTRICTED_SHARE * time_limit)
+                    restricted_seconds=_RESTRICTED_SHARE * time_limit)
             core = _cover_core(cover, gw, k, chosen, value, close, open_, rho,
                                ends[3] - min(_SPARE, _SPARE_SHARE * time_limit)) \
                 if exact_core and bound > value + tol else None

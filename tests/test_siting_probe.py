@@ -10,10 +10,11 @@ import threading
 import time
 from itertools import combinations
 
+import highspy
 import numpy as np
 import pytest
 from scipy.sparse import csc_matrix
-from test_siting_scale import random_problem
+from test_siting_scale import clustered_problem, random_problem
 
 import gis.siting_probe as probe
 from gis.siting_probe import CoverLP, forced_bounds, merge_rows, probe_cover
@@ -114,3 +115,23 @@ def test_threads_building_lps_at_once_leave_stdout_where_it_was():
         thread.join()
     after = os.fstat(1)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_re_solves_get_the_time_left_not_less():
+    """HiGHS's time limit counts every solve of a model: each re-solve is given the time left
+    on top of what the model has used, so later re-solves are not cut short (they were, once
+    HiGHS's own solving time passed the time left)."""
+    problem = clustered_problem(0, 3000, 500, side=8000)
+    near = problem.within(500)
+    a = csc_matrix((np.ones(int(near.sum())), (problem.demand[near], problem.site[near])),
+                   shape=(len(problem.weights), problem.n_sites))
+    a, w = merge_rows(a, problem.weights, np.arange(problem.n_sites))
+    lp = CoverLP(a, w, 20, time.perf_counter() + 30)
+    deadline = time.perf_counter() + 2.0
+    statuses = []
+    while time.perf_counter() < deadline - 0.5:  # a re-solve takes milliseconds
+        for j in np.argsort(-lp.x)[:50]:
+            lp.forced(int(j), -np.inf, deadline)  # no early stop: solved to the end
+            statuses.append(lp.status)
+    assert len(statuses) >= 50
+    assert set(statuses) == {highspy.HighsModelStatus.kOptimal}
