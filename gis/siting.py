@@ -150,7 +150,7 @@ class SitingSolution:
 
 
 # file descriptor 1 is the process's: threads building HiGHS models at once take turns
-_STDOUT_LOCK = threading.Lock()
+_STDOUT_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager

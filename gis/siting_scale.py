@@ -32,8 +32,8 @@ how good the answer is:
    closes every candidate that no better solution can open (a bound with it forced open, from
    the multipliers of LP re-solves, two in parallel), rebuilding the LP as candidates close.
    All closed proves the solution optimal without branching: 5,000 × 500 (62,000 pairs) in
-   about 3 s, where HiGHS needs 24 s on the reduced MIP and spopt 57 s; 10,000 × 1,000 in about
-   95 s. What probing leaves goes to the exact MIP.
+   about 3 s, where HiGHS needs 24 s on the reduced MIP and spopt 57 s; 10,000 × 1,000 in
+   71–76 s, where spopt needs 1,045 s. What probing leaves goes to the exact MIP.
 
 At 100,000 × 5,000 (12 million pairs, k = 30) the proven gap after 60 s is about 0.6 % (MCLP)
 and 1.4 % (p-median). There the LP relaxation is fractional and the MCLP bound is within 0.1 %
@@ -90,7 +90,7 @@ EXACT_MAX_PAIRS = 10_000
 CORE_MAX_PAIRS = 300_000
 # MCLP: a core with at most this many pairs is probed (an LP re-solved per candidate;
 # measured at 10,000 demand points × 1,000 candidates, 242,000 pairs: the optimum proven in
-# about 95 s, against 347 s by HiGHS on the whole aggregated MIP)
+# 71–76 s, against 347 s by HiGHS on the whole aggregated MIP)
 PROBE_MAX_PAIRS = 500_000
 # p-median cores are harder for HiGHS than MCLP cores (one column per pair, and a link row each)
 CORE_MAX_MEDIAN_PAIRS = 60_000
