@@ -39,7 +39,7 @@ import highspy
 import numpy as np
 from scipy.sparse import csc_matrix
 
-from gis.siting import _group_rows, _quiet_stdout
+from gis.siting import _merge_rows, _quiet_stdout
 
 __all__ = ["MAX_THREADS", "REBUILD_SHARE", "SUPPORT_MIN", "CoverLP", "forced_bounds",
            "lp_support", "merge_rows", "probe_cover"]
@@ -98,15 +98,10 @@ def merge_rows(a: csc_matrix, w: np.ndarray, cols: np.ndarray) -> tuple[csc_matr
 
     Exact for the coverage models: a row matters only through its cover set and its weight.
     """
-    sub = a[:, cols].tocsr()
-    sub.sort_indices()
-    group = _group_rows(sub.indptr.astype(np.int64), sub.indices.astype(np.int64), len(cols))
-    members = np.flatnonzero(group >= 0)
-    n_groups = int(group.max()) + 1 if len(members) else 0
-    weights = np.bincount(group[members], weights=w[members], minlength=n_groups)
-    first = np.full(n_groups, -1, dtype=np.int64)
-    first[group[members[::-1]]] = members[::-1]
-    return sub[first].tocsc(), weights
+    sub = a[:, cols].tocoo()
+    owner, col, weights = _merge_rows(sub.row, sub.col, np.asarray(w, float), len(cols))
+    return csc_matrix((np.ones(len(owner)), (owner, col)),
+                      shape=(len(weights), len(cols))), weights
 
 
 class CoverLP:
@@ -169,7 +164,7 @@ class CoverLP:
         h.run()
         self.ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal and \
             h.getBasis().valid
-        self.n, self.iterations = n, 0
+        self.iterations = 0
         self.value = -float(h.getInfo().objective_function_value) if self.ok else np.inf
         self.x = np.asarray(h.getSolution().col_value)[:n] if self.ok else np.zeros(n)
         self._basis = h.getBasis()

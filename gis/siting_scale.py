@@ -277,6 +277,12 @@ def _cover_count(pairs: _Pairs, chosen: np.ndarray) -> tuple[np.ndarray, np.ndar
     return count, who
 
 
+def _covered_weight(pairs: _Pairs, w: np.ndarray, chosen: np.ndarray) -> float:
+    """Weight of the rows that the sites ``chosen`` cover."""
+    count, _ = _cover_count(pairs, chosen)
+    return float(w[count > 0].sum())
+
+
 def _cover_greedy(pairs: _Pairs, w: np.ndarray, k: int) -> np.ndarray:
     """Greedy: open the site covering the most uncovered weight, k times."""
     gain = pairs.col_sum(w[pairs.c_row])
@@ -646,7 +652,7 @@ def _cover_lp_probe(cover: _Pairs, gw: np.ndarray, k: int, chosen: np.ndarray, v
                         min(end, time.perf_counter() + restricted_seconds))
     if found is not None and found[1] > value + tol:
         chosen = _fill(found[0], k, cover.n_cols)
-        value = float(gw[_cover_count(cover, chosen)[0] > 0].sum())
+        value = _covered_weight(cover, gw, chosen)
     info["restricted"] = value
     marks["restricted"] = time.perf_counter()
     if bound > value + tol:
@@ -756,8 +762,7 @@ def mclp_large(problem: SitingProblem, *, k: int, radius: float, time_limit: flo
     margin = 1.0 - 1e-7 * scale if integral else -tol
 
     def value_of(sites: np.ndarray) -> float:
-        count, _ = _cover_count(cover, sites)
-        return float(gw[count > 0].sum())
+        return _covered_weight(cover, gw, sites)
 
     chosen = _fill(_cover_greedy(cover, gw, k), k, cover.n_cols)
     greedy_value = value_of(chosen)
